@@ -1,0 +1,26 @@
+# Shared by scripts/run and scripts/test.
+
+# Create .venv and (re)install when pyproject.toml changed since the last install.
+ensure_venv() {
+  local extra="${1:-}" spec="." stamp file
+  [ -n "$extra" ] && spec=".[$extra]"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  stamp="$(sha256sum pyproject.toml | cut -c1-16)"
+  file=".venv/.vsession-installed${extra:+-$extra}"
+  if [ "$(cat "$file" 2>/dev/null)" != "$stamp" ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+    echo "$stamp" > "$file"
+  fi
+}
+
+# ensure_debian_packages pkg:/path/it/provides ...  installs those whose file is missing.
+ensure_debian_packages() {
+  local missing=() item sudo=""
+  for item in "$@"; do
+    [ -e "${item#*:}" ] || missing+=("${item%%:*}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+}

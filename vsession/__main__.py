@@ -1,0 +1,3 @@
+from vsession.cli import main
+
+raise SystemExit(main())

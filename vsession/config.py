@@ -1,0 +1,172 @@
+"""Settings: embedded-mode defaults, then an optional TOML file, then VSESSION_* variables, then flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "VSESSION_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(Exception):
+    """A setting is unknown or invalid; start-up stops with one line naming it."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"invalid setting '{name}': {problem}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8443
+    # The origin browsers use to reach us (behind a proxy it differs from host:port).
+    public_origin: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    self_signed: bool = False
+    log_level: str = "info"
+    # Therapist sign-in (issue 3 documents why each default).
+    lockout_threshold: int = 10
+    lockout_minutes: int = 15
+    ip_failure_limit: int = 50
+    idle_timeout_minutes: int = 30
+    absolute_timeout_hours: int = 12
+    step_up_minutes: int = 5
+    setup_link_minutes: int = 60
+    # Client links stop working this long after a session's scheduled end.
+    link_grace_minutes: int = 120
+    ice_servers: tuple[str, ...] = field(default=())
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "vsession.sqlite3"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.self_signed or self.tls_cert is not None
+
+    @property
+    def origin(self) -> str:
+        if self.public_origin:
+            return self.public_origin.rstrip("/")
+        scheme = "https" if self.uses_tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _convert(name: str, raw: Any) -> Any:
+    kind = str(FIELDS[name].type)
+    try:
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "Path":
+            return Path(str(raw))
+        if kind == "Path | None":
+            return Path(str(raw)) if str(raw) else None
+        if kind == "tuple[str, ...]":
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if not isinstance(raw, str):
+            raise ValueError
+        return raw
+    except (TypeError, ValueError):
+        raise ConfigError(name, f"expected {kind}, got {raw!r}") from None
+
+
+def _validate(s: Settings) -> None:
+    if not 0 <= s.port <= 65535:
+        raise ConfigError("port", f"must be 0-65535, got {s.port}")
+    if s.log_level not in LOG_LEVELS:
+        raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {s.log_level!r}")
+    for name in (
+        "lockout_threshold",
+        "lockout_minutes",
+        "ip_failure_limit",
+        "idle_timeout_minutes",
+        "absolute_timeout_hours",
+        "step_up_minutes",
+        "setup_link_minutes",
+        "link_grace_minutes",
+    ):
+        if getattr(s, name) <= 0:
+            raise ConfigError(name, f"must be positive, got {getattr(s, name)}")
+    if (s.tls_cert is None) != (s.tls_key is None):
+        raise ConfigError("tls_cert" if s.tls_cert is None else "tls_key", "tls_cert and tls_key go together")
+    if s.self_signed and s.tls_cert is not None:
+        raise ConfigError("self_signed", "use either self_signed or tls_cert/tls_key, not both")
+    if s.public_origin and not s.public_origin.startswith(("https://", "http://")):
+        raise ConfigError("public_origin", f"must start with https:// or http://, got {s.public_origin!r}")
+    if not s.uses_tls and not is_loopback(s.host):
+        # Cookies and camera access need a secure context; plain http is only safe on this machine.
+        raise ConfigError(
+            "host",
+            f"plain http is allowed only on loopback; give tls_cert/tls_key or self_signed to bind {s.host}",
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the layers in order of precedence; raise ConfigError on the first bad one."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            table = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError("config", f"cannot read {config_file}: {exc}") from None
+        for name, raw in table.items():
+            if name not in FIELDS:
+                raise ConfigError(name, f"unknown setting in {config_file}")
+            values[name] = _convert(name, raw)
+    env = os.environ if environ is None else environ
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in FIELDS:
+            raise ConfigError(key, "unknown setting")
+        values[name] = _convert(name, raw)
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _convert(name, raw)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings

@@ -1,0 +1,1 @@
+"""HTTP surface: middlewares, page handlers and JSON handlers."""

@@ -1,0 +1,58 @@
+"""Every failure becomes a short, clear page or JSON body; details go to the log, not the client."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from html import escape
+
+from aiohttp import web
+
+log = logging.getLogger("vsession.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def error_response(request: web.Request, status: int, message: str) -> web.Response:
+    if wants_json(request):
+        return web.json_response({"error": message}, status=status)
+    return web.Response(status=status, text=page(f"{status}", message), content_type="text/html")
+
+
+def page(title: str, message: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{escape(title)} · vsession</title><link rel="stylesheet" href="/static/style.css">'
+        '<link rel="icon" href="/static/favicon.svg"></head>'
+        f'<body><main class="card"><h1>{escape(title)}</h1><p class="message">{escape(message)}</p>'
+        '<p><a href="/">Back to the start page</a></p></main></body></html>'
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.empty_body:
+            raise
+        message = exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else exc.reason
+        if exc.content_type == "application/json":
+            try:
+                message = json.loads(exc.text or "{}").get("error", message)
+            except ValueError:
+                pass
+        response = error_response(request, exc.status, message)
+        for name in ("Retry-After", "Allow"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return error_response(request, 500, "Something went wrong on the server. Please try again.")

@@ -1,0 +1,40 @@
+"""Running the server until SIGINT/SIGTERM, then shutting down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from vsession.app import create_app
+from vsession.config import Settings
+from vsession.logs import AccessLogger
+from vsession.tls import ssl_context
+
+OnReady = Callable[[web.Application, Settings], Awaitable[None]]
+
+
+async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
+    # Bind first, so `--port 0` resolves to a real port before the app learns its origin.
+    sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+    settings = dataclasses.replace(settings, port=sock.getsockname()[1])
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log_class=AccessLogger, handle_signals=False)
+    await runner.setup()
+    site = web.SockSite(runner, sock, ssl_context=ssl_context(settings))
+    await site.start()
+    print(settings.origin, flush=True)
+    if on_ready is not None:
+        await on_ready(app, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
