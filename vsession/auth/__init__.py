@@ -1,0 +1,1 @@
+"""Therapist authentication: passwords, TOTP, recovery codes, sessions, CSRF, throttling."""
