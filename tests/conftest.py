@@ -47,6 +47,14 @@ class LiveServer:
     process: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
 
+    def setup_link(self) -> str:
+        """The first-run link `serve` prints after its URL when no therapist exists."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if "/setup#t=" in line:
+                return line.strip()
+        raise RuntimeError("the server printed no setup link")
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from vsession.audit import AuditLog
-from vsession.clock import Clock
+from vsession.auth.context import AuthContext
 from vsession.config import Settings
+from vsession.services import Services
 from vsession.store import Database
 
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Clock)
+SERVICES = web.AppKey("services", Services)
 DB = web.AppKey("db", Database)
 AUDIT = web.AppKey("audit", AuditLog)
-AUDIT_KEY = web.AppKey("audit_key", bytes)
+AUTH = web.AppKey("auth", AuthContext)

@@ -9,11 +9,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from vsession import logs
-from vsession.app import audit_key_path, open_database
+from vsession.appkeys import SERVICES
 from vsession.audit import Checkpoint, head, verify
+from vsession.auth import enrolment
 from vsession.config import ConfigError, Settings, load_settings
-from vsession.keyfile import load_or_create_key
+from vsession.services import Services, open_services
+from vsession.store import therapists, web_sessions
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
@@ -49,6 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parser("checkpoint", parents=[common], help="print the chain head").set_defaults(
         run=cmd_audit_checkpoint
     )
+
+    link = commands.add_parser(
+        "setup-link", parents=[common], help="print a one-time link to create a therapist"
+    )
+    link.add_argument("--admin", action="store_true", help="the new therapist may invite colleagues")
+    link.set_defaults(run=cmd_setup_link)
+
+    user = commands.add_parser("user", help="manage therapist accounts").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    user.add_parser("list", parents=[common], help="list therapists").set_defaults(run=cmd_user_list)
+    for action, run, text in (
+        ("disable", cmd_user_disable, "stop an account from signing in and end its sessions"),
+        ("enable", cmd_user_enable, "let a disabled account sign in again"),
+        ("reset-2fa", cmd_user_reset_2fa, "make the therapist enrol a new authenticator at next sign-in"),
+    ):
+        sub = user.add_parser(action, parents=[common], help=text)
+        sub.add_argument("username")
+        sub.set_defaults(run=run)
     return parser
 
 
@@ -67,8 +90,20 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from vsession.serve import serve
 
     logs.setup(settings.log_level)
-    await serve(settings)
+    await serve(settings, on_ready=announce_first_setup)
     return 0
+
+
+async def announce_first_setup(app: web.Application, settings: Settings) -> None:
+    """First run: nobody can sign in yet, so hand the operator a link to create the first therapist."""
+    services = app[SERVICES]
+    async with services.db.transaction() as tx:
+        if await therapists.count(tx):
+            return
+    url = await enrolment.create_link(services.auth, None, is_admin=True)
+    minutes = settings.setup_link_minutes
+    print(f"No therapist account yet. Open this one-time setup link (valid {minutes} minutes):")
+    print(url, flush=True)
 
 
 async def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -77,11 +112,11 @@ async def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"vsession: {exc}", file=sys.stderr)
         return 2
-    db = await open_database(settings)
+    services = await open_services(settings)
     try:
-        result = await verify(db, load_or_create_key(audit_key_path(settings)), checkpoint)
+        result = await verify(services.db, services.audit_key, checkpoint)
     finally:
-        await db.close()
+        await services.close()
     if result.ok:
         where = f", head {result.head}" if result.head else ""
         print(f"audit log intact: {result.entries} entries{where}")
@@ -91,13 +126,82 @@ async def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
-    db = await open_database(settings)
+    services = await open_services(settings)
     try:
-        point = await head(db)
+        point = await head(services.db)
     finally:
-        await db.close()
+        await services.close()
     print(point if point else Checkpoint(0, "0" * 64))
     return 0
+
+
+async def cmd_setup_link(args: argparse.Namespace, settings: Settings) -> int:
+    services = await open_services(settings)
+    try:
+        async with services.db.transaction() as tx:
+            first = await therapists.count(tx) == 0
+        url = await enrolment.create_link(services.auth, None, is_admin=args.admin or first)
+    finally:
+        await services.close()
+    print(f"One-time setup link (valid {settings.setup_link_minutes} minutes, works once):")
+    print(url)
+    return 0
+
+
+async def cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
+    services = await open_services(settings)
+    try:
+        async with services.db.transaction() as tx:
+            accounts = await therapists.all_therapists(tx)
+    finally:
+        await services.close()
+    print(f"{'username':<24} {'name':<28} admin  2fa       status")
+    for a in accounts:
+        status = "disabled" if a.disabled else "active"
+        enrolled = "enrolled" if a.totp_enrolled else "pending"
+        print(
+            f"{a.username:<24} {a.display_name:<28} {'yes' if a.is_admin else 'no':<6} {enrolled:<9} {status}"
+        )
+    return 0
+
+
+async def _change_account(args: argparse.Namespace, settings: Settings, change: str) -> int:
+    services = await open_services(settings)
+    try:
+        return await _apply_change(services, args.username, change)
+    finally:
+        await services.close()
+
+
+async def _apply_change(services: Services, username: str, change: str) -> int:
+    async with services.db.transaction() as tx:
+        account = await therapists.by_username(tx, username.casefold())
+        if account is None:
+            print(f"vsession: no therapist named {username!r}", file=sys.stderr)
+            return 1
+        if change == "reset-2fa":
+            await enrolment.reset_totp(services.auth, tx, account, "admin:cli")
+        else:
+            await therapists.set_disabled(tx, account.id, change == "disable")
+            if change == "disable":
+                await web_sessions.delete_for_therapist(tx, account.id)
+            await services.audit.append(
+                tx, actor="admin:cli", action=f"therapist.{change}", obj=account.username
+            )
+    print(f"{change}: {account.username} done")
+    return 0
+
+
+async def cmd_user_disable(args: argparse.Namespace, settings: Settings) -> int:
+    return await _change_account(args, settings, "disable")
+
+
+async def cmd_user_enable(args: argparse.Namespace, settings: Settings) -> int:
+    return await _change_account(args, settings, "enable")
+
+
+async def cmd_user_reset_2fa(args: argparse.Namespace, settings: Settings) -> int:
+    return await _change_account(args, settings, "reset-2fa")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

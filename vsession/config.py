@@ -74,7 +74,8 @@ def _convert(name: str, raw: Any) -> Any:
     kind = str(FIELDS[name].type)
     try:
         if kind == "int":
-            if isinstance(raw, bool):
+            # int(8443.5) would silently truncate a TOML float; only whole numbers or their text.
+            if isinstance(raw, bool) or not isinstance(raw, int | str):
                 raise ValueError
             return int(raw)
         if kind == "bool":

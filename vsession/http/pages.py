@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from vsession.http.guards import optional_session
 from vsession.webdir import web_dir
 
 
@@ -12,4 +13,34 @@ def page(name: str) -> web.FileResponse:
 
 
 async def index(request: web.Request) -> web.StreamResponse:
+    if await optional_session(request) is not None:
+        raise web.HTTPFound("/dashboard")
     return page("index.html")
+
+
+async def setup(request: web.Request) -> web.StreamResponse:
+    return page("setup.html")
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    return page("login.html")
+
+
+async def enrol(request: web.Request) -> web.StreamResponse:
+    if await optional_session(request, "enrol") is None:
+        raise web.HTTPFound("/login")
+    return page("enrol.html")
+
+
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    if await optional_session(request) is None:
+        raise web.HTTPFound("/login")
+    return page("dashboard.html")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_get("/setup", setup)
+    app.router.add_get("/login", login)
+    app.router.add_get("/enrol", enrol)
+    app.router.add_get("/dashboard", dashboard)

@@ -24,4 +24,60 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END
 """,
+    # v2: therapist accounts and sign-in. Tokens are stored only as SHA-256 hashes.
+    """
+CREATE TABLE therapists (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    totp_secret BLOB NOT NULL,
+    totp_enrolled INTEGER NOT NULL DEFAULT 0,
+    totp_last_step INTEGER NOT NULL DEFAULT -1,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+)
+-- ;
+CREATE TABLE recovery_codes (
+    id INTEGER PRIMARY KEY,
+    therapist_id INTEGER NOT NULL REFERENCES therapists(id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    used_at REAL
+)
+-- ;
+CREATE TABLE setup_links (
+    token_hash TEXT PRIMARY KEY,
+    created_by INTEGER REFERENCES therapists(id),
+    is_admin INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL
+)
+-- ;
+CREATE TABLE web_sessions (
+    token_hash TEXT PRIMARY KEY,
+    therapist_id INTEGER NOT NULL REFERENCES therapists(id) ON DELETE CASCADE,
+    stage TEXT NOT NULL CHECK (stage IN ('second_factor', 'enrol', 'full')),
+    csrf_token TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    totp_at REAL NOT NULL DEFAULT 0
+)
+-- ;
+CREATE INDEX web_sessions_therapist ON web_sessions(therapist_id)
+-- ;
+CREATE TABLE login_failures (
+    username TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    last_failure REAL NOT NULL,
+    locked_until REAL NOT NULL DEFAULT 0
+)
+-- ;
+CREATE TABLE ip_failures (
+    ip TEXT NOT NULL,
+    at REAL NOT NULL
+)
+-- ;
+CREATE INDEX ip_failures_ip ON ip_failures(ip, at)
+""",
 ]

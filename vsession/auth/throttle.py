@@ -1,0 +1,53 @@
+"""Sign-in throttling. Password and TOTP failures count together per username, known or not,
+so the replies never reveal whether an account exists; a per-IP window bounds spraying."""
+
+from __future__ import annotations
+
+import math
+
+from vsession.auth.context import AuthContext, AuthError
+from vsession.store import login_failures
+from vsession.store.db import Tx
+
+IP_WINDOW_SECONDS = 15 * 60
+LOCKED = "Too many failed attempts. Sign-in is paused for this account; try again later."
+SLOW_DOWN = "Too many failed attempts. Please wait {seconds} seconds and try again."
+IP_LIMIT = "Too many failed attempts from this network. Please try again later."
+
+
+def delay_after(failures: int) -> float:
+    """Growing delay before the next attempt: none for the first typos, then doubling to a minute."""
+    return 0.0 if failures < 3 else float(min(2 ** (failures - 3), 60))
+
+
+async def check(ctx: AuthContext, tx: Tx, username: str, ip: str) -> AuthError | None:
+    now = ctx.clock.now()
+    if await login_failures.ip_count(tx, ip, now - IP_WINDOW_SECONDS) >= ctx.settings.ip_failure_limit:
+        return AuthError(429, IP_LIMIT, IP_WINDOW_SECONDS)
+    row = await login_failures.for_username(tx, username)
+    if row is None:
+        return None
+    if row["locked_until"] > now:
+        return AuthError(429, LOCKED, math.ceil(row["locked_until"] - now))
+    if row["locked_until"] == 0:
+        wait = row["last_failure"] + delay_after(row["count"]) - now
+        if wait > 0:
+            return AuthError(429, SLOW_DOWN.format(seconds=math.ceil(wait)), math.ceil(wait))
+    return None
+
+
+async def fail(ctx: AuthContext, tx: Tx, username: str, ip: str) -> bool:
+    """Count a failure; True when this one locks the account."""
+    now = ctx.clock.now()
+    await login_failures.ip_record(tx, ip, now, now - IP_WINDOW_SECONDS)
+    row = await login_failures.for_username(tx, username)
+    # A lock that has lifted starts a fresh count.
+    count = 1 if row is None or 0 < row["locked_until"] <= now else row["count"] + 1
+    locked = count >= ctx.settings.lockout_threshold
+    locked_until = now + ctx.settings.lockout_minutes * 60 if locked else 0.0
+    await login_failures.record(tx, username, count, now, locked_until)
+    return locked
+
+
+async def succeed(tx: Tx, username: str) -> None:
+    await login_failures.clear(tx, username)

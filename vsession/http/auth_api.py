@@ -1,0 +1,170 @@
+"""JSON endpoints for setup, enrolment, sign-in and the signed-in therapist."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from vsession.appkeys import AUTH
+from vsession.auth import enrolment, login, sessions
+from vsession.auth.context import AuthError
+from vsession.http.guards import refusal, session_of
+from vsession.http.json_body import json_error, read_fields
+from vsession.store import therapists
+from vsession.store.web_sessions import WebSession
+
+
+def _ip(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _signed_in(body: dict[str, object], token: str) -> web.Response:
+    response = web.json_response(body)
+    sessions.set_cookie(response, token)
+    return response
+
+
+async def setup(request: web.Request) -> web.Response:
+    f = await read_fields(request, token=str, name=str, username=str, password=str)
+    try:
+        token = await enrolment.complete_setup(
+            request.app[AUTH], f["token"], f["name"], f["username"], f["password"], _ip(request)
+        )
+    except AuthError as exc:
+        raise refusal(exc) from None
+    return _signed_in({"next": "/enrol"}, token)
+
+
+async def enrol_details(request: web.Request) -> web.Response:
+    session = await session_of(request, "enrol")
+    ctx = request.app[AUTH]
+    try:
+        account = await enrolment.enrolling_account(ctx, session)
+    except AuthError as exc:
+        raise refusal(exc) from None
+    details = enrolment.enrolment_details(ctx, account)
+    return web.json_response(
+        {"username": account.username, "secret": details.secret, "qr": details.qr, "csrf": session.csrf_token}
+    )
+
+
+async def enrol(request: web.Request) -> web.Response:
+    session = await session_of(request, "enrol")
+    f = await read_fields(request, code=str)
+    try:
+        token, codes = await enrolment.complete_enrolment(request.app[AUTH], session, f["code"])
+    except AuthError as exc:
+        raise refusal(exc) from None
+    return _signed_in({"recovery_codes": codes, "next": "/dashboard"}, token)
+
+
+async def password_step(request: web.Request) -> web.Response:
+    f = await read_fields(request, username=str, password=str)
+    try:
+        step = await login.password_step(request.app[AUTH], f["username"], f["password"], _ip(request))
+    except AuthError as exc:
+        raise refusal(exc) from None
+    return _signed_in({"next": step.next}, step.token)
+
+
+async def code_step(request: web.Request) -> web.Response:
+    f = await read_fields(request, code=str, kind=str)
+    if f["kind"] not in ("totp", "recovery"):
+        raise json_error(400, "Field 'kind' must be 'totp' or 'recovery'.")
+    try:
+        token = await login.code_step(
+            request.app[AUTH],
+            request.cookies.get(sessions.COOKIE),
+            f["code"],
+            _ip(request),
+            use_recovery=f["kind"] == "recovery",
+        )
+    except AuthError as exc:
+        raise refusal(exc) from None
+    return _signed_in({"next": "/dashboard"}, token)
+
+
+async def logout(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    await login.logout(request.app[AUTH], session)
+    response = web.json_response({"next": "/login"})
+    sessions.clear_cookie(response)
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    ctx = request.app[AUTH]
+    async with ctx.db.transaction() as tx:
+        account = await therapists.by_id(tx, session.therapist_id)
+        codes_left = await therapists.recovery_codes_left(tx, session.therapist_id)
+    assert account is not None
+    return web.json_response(
+        {
+            "id": account.id,
+            "username": account.username,
+            "name": account.display_name,
+            "is_admin": account.is_admin,
+            "csrf": session.csrf_token,
+            "recovery_codes_left": codes_left,
+            "idle_timeout_minutes": ctx.settings.idle_timeout_minutes,
+        }
+    )
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    """A live call pings this so a long session is not taken for an idle one."""
+    await session_of(request)
+    return web.json_response({"ok": True})
+
+
+async def step_up(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    f = await read_fields(request, code=str)
+    try:
+        await login.step_up(request.app[AUTH], session, f["code"], _ip(request))
+    except AuthError as exc:
+        raise refusal(exc) from None
+    return web.json_response({"ok": True})
+
+
+def require_step_up(request: web.Request, session: WebSession) -> None:
+    """Sensitive actions need a TOTP code from the last few minutes."""
+    if login.needs_step_up(request.app[AUTH], session):
+        raise json_error(403, "Please confirm with a fresh code from your authenticator.", step_up=True)
+
+
+async def change_password(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    require_step_up(request, session)
+    f = await read_fields(request, current=str, new=str)
+    try:
+        token = await enrolment.change_password(request.app[AUTH], session, f["current"], f["new"])
+    except AuthError as exc:
+        raise refusal(exc) from None
+    return _signed_in({"ok": True}, token)
+
+
+async def create_setup_link(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    f = await read_fields(request, admin=bool)
+    ctx = request.app[AUTH]
+    async with ctx.db.transaction() as tx:
+        account = await therapists.by_id(tx, session.therapist_id)
+    if account is None or not account.is_admin:
+        raise json_error(403, "Only a practice admin can invite colleagues.")
+    url = await enrolment.create_link(ctx, account.id, f["admin"])
+    return web.json_response({"url": url, "expires_minutes": ctx.settings.setup_link_minutes})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/setup", setup)
+    app.router.add_get("/api/enrol", enrol_details)
+    app.router.add_post("/api/enrol", enrol)
+    app.router.add_post("/api/login", password_step)
+    app.router.add_post("/api/login/code", code_step)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/me", me)
+    app.router.add_post("/api/heartbeat", heartbeat)
+    app.router.add_post("/api/step-up", step_up)
+    app.router.add_post("/api/password", change_password)
+    app.router.add_post("/api/setup-links", create_setup_link)

@@ -1,0 +1,42 @@
+"""Checks at the door of every therapist handler: a live session of the right stage, and the
+per-session CSRF token on anything that changes state."""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from vsession.appkeys import AUTH
+from vsession.auth import sessions
+from vsession.auth.context import AuthError
+from vsession.http.csrf import SAFE_METHODS
+from vsession.http.json_body import json_error
+from vsession.store.web_sessions import WebSession
+
+SIGN_IN = "Please sign in."
+
+
+async def session_of(request: web.Request, stage: str = "full") -> WebSession:
+    session = await sessions.lookup(request.app[AUTH], request.cookies.get(sessions.COOKIE))
+    if session is None or session.stage != stage:
+        raise json_error(401, SIGN_IN)
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get("X-CSRF-Token", "")
+        if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+            raise json_error(
+                403, "This request is missing its security token. Reload the page and try again."
+            )
+    return session
+
+
+async def optional_session(request: web.Request, stage: str = "full") -> WebSession | None:
+    session = await sessions.lookup(request.app[AUTH], request.cookies.get(sessions.COOKIE), touch=False)
+    return session if session is not None and session.stage == stage else None
+
+
+def refusal(exc: AuthError) -> web.HTTPException:
+    error = json_error(exc.status, exc.message)
+    if exc.retry_after is not None:
+        error.headers["Retry-After"] = str(exc.retry_after)
+    return error

@@ -1,0 +1,45 @@
+"""Reading JSON bodies: malformed or mistyped input gets a clear 400 and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.HTTPException:
+    return _BY_STATUS[status](text=json.dumps({"error": message, **extra}), content_type="application/json")
+
+
+_BY_STATUS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest,
+    401: web.HTTPUnauthorized,
+    403: web.HTTPForbidden,
+    404: web.HTTPNotFound,
+    409: web.HTTPConflict,
+    410: web.HTTPGone,
+    413: web.HTTPRequestEntityTooLarge,
+    429: web.HTTPTooManyRequests,
+}
+
+
+async def read_fields(request: web.Request, **fields: type) -> dict[str, Any]:
+    """The named fields, each of the given type; strings are capped at 4096 characters."""
+    try:
+        body = await request.json(loads=json.loads)
+    except web.HTTPRequestEntityTooLarge:
+        raise json_error(413, "The request is too large.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise json_error(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise json_error(400, "The request body must be a JSON object.")
+    values: dict[str, Any] = {}
+    for name, kind in fields.items():
+        value = body.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise json_error(400, f"Field '{name}' is missing or is not a {kind.__name__}.")
+        if isinstance(value, str) and len(value) > 4096:
+            raise json_error(400, f"Field '{name}' is too long.")
+        values[name] = value
+    return values

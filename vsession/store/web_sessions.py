@@ -1,0 +1,54 @@
+"""Server-side rows behind the therapist's session cookie."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vsession.store.db import Row, Tx
+
+
+@dataclass(frozen=True)
+class WebSession:
+    token_hash: str
+    therapist_id: int
+    stage: str
+    csrf_token: str
+    created_at: float
+    last_seen: float
+    totp_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> WebSession:
+        return cls(**{k: row[k] for k in row.keys()})
+
+
+async def insert(
+    tx: Tx, token_hash: str, therapist_id: int, stage: str, csrf_token: str, now: float, totp_at: float
+) -> None:
+    await tx.execute(
+        "INSERT INTO web_sessions"
+        " (token_hash, therapist_id, stage, csrf_token, created_at, last_seen, totp_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (token_hash, therapist_id, stage, csrf_token, now, now, totp_at),
+    )
+
+
+async def get(tx: Tx, token_hash: str) -> WebSession | None:
+    row = await tx.fetchone("SELECT * FROM web_sessions WHERE token_hash = ?", (token_hash,))
+    return WebSession.from_row(row) if row else None
+
+
+async def touch(tx: Tx, token_hash: str, now: float) -> None:
+    await tx.execute("UPDATE web_sessions SET last_seen = ? WHERE token_hash = ?", (now, token_hash))
+
+
+async def set_totp_at(tx: Tx, token_hash: str, now: float) -> None:
+    await tx.execute("UPDATE web_sessions SET totp_at = ? WHERE token_hash = ?", (now, token_hash))
+
+
+async def delete(tx: Tx, token_hash: str) -> None:
+    await tx.execute("DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,))
+
+
+async def delete_for_therapist(tx: Tx, therapist_id: int) -> None:
+    await tx.execute("DELETE FROM web_sessions WHERE therapist_id = ?", (therapist_id,))
