@@ -66,14 +66,17 @@ class LiveServer:
         return self.process.returncode
 
 
-def start_server(data_dir: Path, *extra: str, command: list[str] | None = None) -> LiveServer:
-    """Start `vsession serve --port 0` and wait for the URL line it prints on stdout."""
+def start_server(
+    data_dir: Path, *extra: str, command: list[str] | None = None, log: Path | None = None
+) -> LiveServer:
+    """Start `vsession serve --port 0` and wait for the URL line it prints on stdout.
+    `log` collects the server's structured log (stderr), access log included."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
     cmd = command or [sys.executable, "-m", "vsession", "serve"]
     process = subprocess.Popen(
         [*cmd, "--data-dir", str(data_dir), "--port", "0", *extra],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w") if log else subprocess.DEVNULL,
         text=True,
         env=env,
         cwd=REPO,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -9,12 +12,25 @@ from aiohttp import web
 from vsession.appkeys import AUDIT, AUTH, DB, SERVICES, SETTINGS
 from vsession.clock import Clock
 from vsession.config import Settings
-from vsession.http import auth_api, csrf, errors, pages, security_headers
+from vsession.http import auth_api, csrf, errors, guest_api, pages, rooms_api, security_headers
 from vsession.http.health import healthz
-from vsession.services import open_services
+from vsession.rooms import sessions
+from vsession.services import Services, open_services
+from vsession.signaling.ws import websocket
 from vsession.webdir import web_dir
 
 MAX_BODY = 64 * 1024
+HOUSEKEEPING_SECONDS = 60
+log = logging.getLogger("vsession.app")
+
+
+async def housekeeping(services: Services) -> None:
+    while True:
+        try:
+            await sessions.close_overdue(services)
+        except Exception:
+            log.exception("housekeeping failed")
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
@@ -25,12 +41,24 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     async def services(app: web.Application) -> AsyncIterator[None]:
         opened = await open_services(settings, clock)
         app[SERVICES], app[DB], app[AUDIT], app[AUTH] = opened, opened.db, opened.audit, opened.auth
+        task = asyncio.create_task(housekeeping(opened))
         yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await opened.close()
 
+    async def close_sockets(app: web.Application) -> None:
+        # Open WebSockets would otherwise hold shutdown for aiohttp's whole grace period.
+        await app[SERVICES].registry.close_all()
+
     app.cleanup_ctx.append(services)
+    app.on_shutdown.append(close_sockets)
     app.router.add_get("/healthz", healthz)
     pages.add_routes(app)
     auth_api.add_routes(app)
+    rooms_api.add_routes(app)
+    guest_api.add_routes(app)
+    app.router.add_get("/ws", websocket)
     app.router.add_static("/static/", web_dir(), follow_symlinks=False)
     return app

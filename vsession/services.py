@@ -11,6 +11,7 @@ from vsession.auth.secretbox import SecretBox
 from vsession.clock import Clock, SystemClock
 from vsession.config import Settings
 from vsession.keyfile import load_or_create_key
+from vsession.rooms.registry import Registry
 from vsession.store import Database
 
 
@@ -34,7 +35,9 @@ class Services:
     db: Database
     audit_key: bytes
     audit: AuditLog
+    box: SecretBox
     auth: AuthContext
+    registry: Registry
 
     async def close(self) -> None:
         await self.db.close()
@@ -46,4 +49,5 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     audit_key = load_or_create_key(audit_key_path(settings))
     audit = AuditLog(audit_key, clock)
     box = SecretBox(load_or_create_key(totp_key_path(settings)))
-    return Services(settings, clock, db, audit_key, audit, AuthContext(settings, db, audit, clock, box))
+    auth = AuthContext(settings, db, audit, clock, box)
+    return Services(settings, clock, db, audit_key, audit, box, auth, Registry())

@@ -12,17 +12,12 @@ from vsession.audit import AuditLog
 from vsession.auth.secretbox import SecretBox
 from vsession.clock import Clock
 from vsession.config import Settings
+from vsession.errors import Refusal
 from vsession.store import Database
 
 
-class AuthError(Exception):
-    """A refusal with the HTTP status and the sentence the person should see."""
-
-    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
+class AuthError(Refusal):
+    """A refusal from sign-in, enrolment or step-up."""
 
 
 @dataclass

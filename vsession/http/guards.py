@@ -9,7 +9,7 @@ from aiohttp import web
 
 from vsession.appkeys import AUTH
 from vsession.auth import sessions
-from vsession.auth.context import AuthError
+from vsession.errors import Refusal
 from vsession.http.csrf import SAFE_METHODS
 from vsession.http.json_body import json_error
 from vsession.store.web_sessions import WebSession
@@ -35,7 +35,7 @@ async def optional_session(request: web.Request, stage: str = "full") -> WebSess
     return session if session is not None and session.stage == stage else None
 
 
-def refusal(exc: AuthError) -> web.HTTPException:
+def refusal(exc: Refusal) -> web.HTTPException:
     error = json_error(exc.status, exc.message)
     if exc.retry_after is not None:
         error.headers["Retry-After"] = str(exc.retry_after)

@@ -38,9 +38,14 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     return page("dashboard.html")
 
 
+async def join(request: web.Request) -> web.StreamResponse:
+    return page("join.html")
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/setup", setup)
     app.router.add_get("/login", login)
     app.router.add_get("/enrol", enrol)
     app.router.add_get("/dashboard", dashboard)
+    app.router.add_get("/j/{sid}", join)

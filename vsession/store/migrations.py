@@ -80,4 +80,34 @@ CREATE TABLE ip_failures (
 -- ;
 CREATE INDEX ip_failures_ip ON ip_failures(ip, at)
 """,
+    # v3: therapy sessions and their client seats. A seat's link token is stored hashed for lookup
+    # and sealed (encrypted) so its therapist can copy it again; the guest cookie only hashed.
+    """
+CREATE TABLE therapy_sessions (
+    id TEXT PRIMARY KEY,
+    therapist_id INTEGER NOT NULL REFERENCES therapists(id),
+    title TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    duration_minutes INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'ended')),
+    created_at REAL NOT NULL,
+    ended_at REAL
+)
+-- ;
+CREATE INDEX therapy_sessions_therapist ON therapy_sessions(therapist_id, state)
+-- ;
+CREATE TABLE seats (
+    session_id TEXT NOT NULL REFERENCES therapy_sessions(id) ON DELETE CASCADE,
+    seat INTEGER NOT NULL,
+    link_hash TEXT UNIQUE,
+    link_sealed BLOB,
+    link_issued_at REAL NOT NULL,
+    redeemed_at REAL,
+    guest_hash TEXT UNIQUE,
+    display_name TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL CHECK (state IN ('invited', 'joined', 'waiting', 'admitted', 'denied', 'removed')),
+    reuse_attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, seat)
+)
+""",
 ]

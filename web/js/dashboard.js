@@ -1,6 +1,17 @@
-import { api, setCsrf, show } from "./api.js";
+import { api, onSubmit, setCsrf, show } from "./api.js";
+import { connect } from "./live.js";
+import { renderSessions } from "./sessions.js";
 
 const errorBox = document.getElementById("dashboard-error");
+const showError = (error) => {
+  errorBox.textContent = error.message;
+};
+
+async function refresh() {
+  const { sessions } = await api("/api/sessions");
+  renderSessions(document.getElementById("sessions"), sessions, { onError: showError, onChange: refresh });
+  show(document.getElementById("sessions-empty"), sessions.length === 0);
+}
 
 async function load() {
   const me = await api("/api/me");
@@ -12,14 +23,33 @@ async function load() {
     warning.textContent = `Only ${me.recovery_codes_left} recovery codes left. Ask your admin to reset your two-step sign-in.`;
     show(warning);
   }
+  await refresh();
+  connect("role=therapist", (message) => {
+    if (message.type === "sessions_changed") refresh().catch(showError);
+  });
 }
+
+const startInput = document.getElementById("starts");
+const soon = new Date(Date.now() + 5 * 60000 - new Date().getTimezoneOffset() * 60000);
+startInput.value = soon.toISOString().slice(0, 16);
+
+onSubmit(document.getElementById("new-session"), async (data) => {
+  await api("/api/sessions", {
+    title: data.get("title"),
+    starts_at: Math.floor(new Date(data.get("starts")).getTime() / 1000),
+    duration_minutes: Number(data.get("duration")),
+    seats: Number(data.get("seats")),
+  });
+  document.getElementById("new-session-box").open = false;
+  await refresh();
+});
 
 document.getElementById("logout").addEventListener("click", async () => {
   try {
     const result = await api("/api/logout", {});
     location.assign(result.next);
   } catch (error) {
-    errorBox.textContent = error.message;
+    showError(error);
   }
 });
 
@@ -30,11 +60,11 @@ document.getElementById("invite").addEventListener("click", async () => {
     box.textContent = result.url;
     show(box);
   } catch (error) {
-    errorBox.textContent = error.message;
+    showError(error);
   }
 });
 
 load().catch((error) => {
   if (error.status === 401) location.assign("/login");
-  else errorBox.textContent = error.message;
+  else showError(error);
 });

@@ -1,0 +1,80 @@
+"""Therapist endpoints for sessions, seats and the waiting room. Every one checks ownership."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from vsession.appkeys import SERVICES
+from vsession.errors import Refusal
+from vsession.http.guards import refusal, session_of
+from vsession.http.json_body import read_fields
+from vsession.rooms import invites, sessions, waiting_room
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    return web.json_response(
+        {"sessions": await sessions.overview(request.app[SERVICES], session.therapist_id)}
+    )
+
+
+async def create_session(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    f = await read_fields(request, title=str, starts_at=int, duration_minutes=int, seats=int)
+    new = sessions.NewSession(f["title"], float(f["starts_at"]), f["duration_minutes"], f["seats"])
+    try:
+        session_id = await sessions.create(request.app[SERVICES], session.therapist_id, new)
+    except Refusal as exc:
+        raise refusal(exc) from None
+    return web.json_response({"id": session_id}, status=201)
+
+
+async def end_session(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    try:
+        await sessions.end_owned(request.app[SERVICES], session.therapist_id, request.match_info["sid"])
+    except Refusal as exc:
+        raise refusal(exc) from None
+    return web.json_response({"ok": True})
+
+
+def _seat_number(request: web.Request) -> int:
+    try:
+        return int(request.match_info["seat"])
+    except ValueError:
+        raise refusal(Refusal(404, "There is no such seat.")) from None
+
+
+async def reissue_link(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    try:
+        url = await invites.reissue_owned(
+            request.app[SERVICES], session.therapist_id, request.match_info["sid"], _seat_number(request)
+        )
+    except Refusal as exc:
+        raise refusal(exc) from None
+    return web.json_response({"link": url})
+
+
+async def decide(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    decision = request.match_info["decision"]
+    try:
+        await waiting_room.decide(
+            request.app[SERVICES],
+            session.therapist_id,
+            request.match_info["sid"],
+            _seat_number(request),
+            decision,
+        )
+    except Refusal as exc:
+        raise refusal(exc) from None
+    return web.json_response({"ok": True})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/sessions", list_sessions)
+    app.router.add_post("/api/sessions", create_session)
+    app.router.add_post("/api/sessions/{sid}/end", end_session)
+    app.router.add_post("/api/sessions/{sid}/seats/{seat}/reissue", reissue_link)
+    app.router.add_post("/api/sessions/{sid}/seats/{seat}/{decision:admit|deny|remove}", decide)

@@ -1,0 +1,41 @@
+// The page's WebSocket to /ws: pushes from the server, a ping to show the page is alive,
+// and reconnection with back-off when the network drops.
+
+export function connect(query, onMessage, onStatus = () => {}) {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?${query}`;
+  let delay = 500;
+  let socket = null;
+  let stopped = false;
+  let pinger = null;
+
+  function open() {
+    socket = new WebSocket(url);
+    socket.addEventListener("open", () => {
+      delay = 500;
+      onStatus("connected");
+      pinger = setInterval(() => socket.send(JSON.stringify({ type: "ping" })), 60000);
+    });
+    socket.addEventListener("message", (event) => {
+      try {
+        onMessage(JSON.parse(event.data));
+      } catch (error) {
+        console.warn("bad message from server", error);
+      }
+    });
+    socket.addEventListener("close", () => {
+      clearInterval(pinger);
+      if (stopped) return;
+      onStatus("reconnecting");
+      setTimeout(open, delay);
+      delay = Math.min(delay * 2, 10000);
+    });
+  }
+
+  open();
+  return {
+    stop() {
+      stopped = true;
+      socket?.close();
+    },
+  };
+}
