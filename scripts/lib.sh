@@ -6,6 +6,9 @@ ensure_venv() {
   [ -n "$extra" ] && spec=".[$extra]"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   stamp="$(sha256sum pyproject.toml | cut -c1-16)"
+  # An install with extras includes the package itself: after ./scripts/test, ./scripts/run
+  # (which the suite runs) must not reinstall into the venv the suite is running from.
+  [ -z "$extra" ] && grep -qsx "$stamp" .venv/.vsession-installed* && return 0
   file=".venv/.vsession-installed${extra:+-$extra}"
   if [ "$(cat "$file" 2>/dev/null)" != "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"

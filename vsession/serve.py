@@ -19,6 +19,12 @@ OnReady = Callable[[web.Application, Settings], Awaitable[None]]
 
 
 async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
+    # Handle signals from the start: a script that reads the URL line and stops the server at
+    # once must get a graceful shutdown, not the default "killed by SIGTERM" mid-start-up.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     # Bind first, so `--port 0` resolves to a real port before the app learns its origin.
     sock = socket.create_server((settings.host, settings.port), reuse_port=False)
     settings = dataclasses.replace(settings, port=sock.getsockname()[1])
@@ -30,10 +36,6 @@ async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
     print(settings.origin, flush=True)
     if on_ready is not None:
         await on_ready(app, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

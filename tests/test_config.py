@@ -1,0 +1,179 @@
+"""Settings: defaults, the order of the layers, and the one-line error with exit code 2."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vsession.config import ConfigError, Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vsession.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_suit_the_embedded_mode() -> None:
+    s = load_settings(environ={})
+    assert s.data_dir == Path("data")
+    assert s.db_path == Path("data") / "vsession.sqlite3"
+    assert s.host == "127.0.0.1"
+    assert s.port == 8443
+    assert s.uses_tls is False
+    assert s.origin == "http://127.0.0.1:8443"
+
+
+def test_toml_then_environment_then_overrides(tmp_path: Path) -> None:
+    config = write_toml(tmp_path, 'port = 9001\nhost = "localhost"\nlog_level = "debug"\n')
+
+    only_file = load_settings(config, environ={})
+    assert (only_file.port, only_file.host, only_file.log_level) == (9001, "localhost", "debug")
+
+    env = {"VSESSION_PORT": "9002", "VSESSION_DATA_DIR": str(tmp_path / "env-data"), "HOME": "/x"}
+    file_and_env = load_settings(config, environ=env)
+    assert file_and_env.port == 9002
+    assert file_and_env.data_dir == tmp_path / "env-data"
+    assert file_and_env.host == "localhost"  # only in the file
+
+    all_three = load_settings(config, environ=env, overrides={"port": "9003", "host": None})
+    assert all_three.port == 9003
+    assert all_three.host == "localhost"  # None means "flag not given", not "unset"
+    assert all_three.data_dir == tmp_path / "env-data"
+
+
+def test_unknown_toml_key_is_named(tmp_path: Path) -> None:
+    config = write_toml(tmp_path, "prot = 8443\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    assert caught.value.name == "prot"
+    assert "'prot'" in str(caught.value)
+
+
+def test_unknown_environment_variable_is_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"VSESSION_BOGUS": "1"})
+    assert caught.value.name == "VSESSION_BOGUS"
+    assert "VSESSION_BOGUS" in str(caught.value)
+
+
+def test_other_environment_variables_are_ignored() -> None:
+    assert load_settings(environ={"PATH": "/bin", "VSESSIONX": "1"}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("layer", "name", "value"),
+    [
+        ("override", "port", 70000),
+        ("override", "port", -1),
+        ("override", "port", "abc"),
+        ("env", "port", "abc"),
+        ("toml", "port", "8443.5"),
+        ("toml", "port", "true"),
+        ("override", "log_level", "loud"),
+        ("env", "log_level", "loud"),
+        ("override", "lockout_threshold", 0),
+        ("env", "lockout_threshold", "-3"),
+        ("env", "self_signed", "maybe"),
+        ("toml", "host", "1"),
+        ("override", "public_origin", "example.org"),
+    ],
+)
+def test_bad_values_are_refused_and_named(tmp_path: Path, layer: str, name: str, value: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        if layer == "override":
+            load_settings(environ={}, overrides={name: value})
+        elif layer == "env":
+            load_settings(environ={f"VSESSION_{name.upper()}": str(value)})
+        else:
+            load_settings(write_toml(tmp_path, f"{name} = {value}\n"), environ={})
+    assert caught.value.name == name
+    assert "\n" not in str(caught.value)
+
+
+def test_port_zero_is_allowed_for_picking_a_free_port() -> None:
+    assert load_settings(environ={}, overrides={"port": "0"}).port == 0
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::", "example.org"])
+def test_plain_http_only_on_loopback(host: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, overrides={"host": host})
+    assert caught.value.name == "host"
+    assert load_settings(environ={}, overrides={"host": host, "self_signed": True}).uses_tls
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_hosts_may_use_plain_http(host: str) -> None:
+    assert load_settings(environ={}, overrides={"host": host}).host == host
+
+
+def test_tls_cert_needs_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, overrides={"tls_cert": str(tmp_path / "c.pem")})
+    assert caught.value.name == "tls_key"
+
+
+def test_unreadable_toml_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_toml(tmp_path, "port = = 1\n"), environ={})
+    assert caught.value.name == "config"
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path / "missing.toml", environ={})
+
+
+# The command line: one line on stderr naming the setting, exit code 2.
+
+
+def run_cli(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "vsession", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], name: str) -> None:
+    assert result.returncode == 2, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("vsession: invalid setting"), lines[0]
+    assert name in lines[0]
+
+
+def test_cli_bad_port_flag(tmp_path: Path) -> None:
+    result = run_cli("serve", "--data-dir", str(tmp_path / "data"), "--port", "abc")
+    assert_one_line_error(result, "'port'")
+    assert result.stdout == ""
+    assert not (tmp_path / "data").exists()
+
+
+def test_cli_unknown_environment_variable(tmp_path: Path) -> None:
+    result = run_cli(
+        "audit", "checkpoint", "--data-dir", str(tmp_path / "data"), extra_env={"VSESSION_BOGUS": "1"}
+    )
+    assert_one_line_error(result, "VSESSION_BOGUS")
+    assert not (tmp_path / "data").exists()
+
+
+def test_cli_unknown_key_in_config_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = write_toml(tmp_path, f'data_dir = "{data}"\nlockout_treshold = 5\n')
+    result = run_cli("audit", "verify", "--config", str(config))
+    assert_one_line_error(result, "'lockout_treshold'")
+    assert not data.exists()
+
+
+def test_cli_non_loopback_without_tls(tmp_path: Path) -> None:
+    result = run_cli("serve", "--data-dir", str(tmp_path / "data"), "--host", "0.0.0.0")
+    assert_one_line_error(result, "'host'")

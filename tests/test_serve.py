@@ -1,0 +1,135 @@
+"""A real `vsession serve` process: the URL line, /healthz, graceful stop, TLS."""
+
+import json
+import os
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests import conftest
+from vsession.tls import ensure_self_signed
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def start_server():
+    """conftest's start_server, stopping whatever it started when the test ends."""
+    started = []
+
+    def start(*args, **kwargs):
+        server = conftest.start_server(*args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def get(url: str, context: ssl.SSLContext | None = None):
+    with urllib.request.urlopen(url, timeout=10, context=context) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def trusting(cert: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cert))
+
+
+def test_serve_prints_its_url_and_answers_healthz(live_server) -> None:
+    url = urlsplit(live_server.url)
+    assert url.scheme == "http"
+    assert url.hostname == "127.0.0.1"
+    assert url.port not in (None, 0)  # --port 0 resolved to the real port
+    status, headers, body = get(live_server.url + "/healthz")
+    assert status == 200
+    assert json.loads(body) == {"status": "ok"}
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in headers
+    assert (live_server.data_dir / "vsession.sqlite3").is_file()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_the_server_gracefully(start_server, tmp_path: Path, sig: signal.Signals) -> None:
+    server = start_server(tmp_path / "data")
+    assert get(server.url + "/healthz")[0] == 200
+    server.process.send_signal(sig)
+    assert server.process.wait(timeout=20) == 0
+    # SQLite removes the write-ahead log when the last connection closes cleanly,
+    # so its absence shows the shutdown closed the database instead of abandoning it.
+    assert not (tmp_path / "data" / "vsession.sqlite3-wal").exists()
+    with pytest.raises(OSError):
+        get(server.url + "/healthz")
+
+
+def test_self_signed_https_with_hsts_and_reused_cert(start_server, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, "--self-signed")
+    assert server.url.startswith("https://127.0.0.1:")
+    cert, key = data / "tls" / "self-signed.crt", data / "tls" / "self-signed.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+    status, headers, body = get(server.url + "/healthz", trusting(cert))
+    assert status == 200
+    assert json.loads(body) == {"status": "ok"}
+    assert headers["Strict-Transport-Security"].startswith("max-age=")
+
+    # Without trusting that cert, a client refuses the connection.
+    with pytest.raises(OSError):
+        get(server.url + "/healthz", ssl.create_default_context())
+
+    first = cert.read_bytes()
+    assert server.stop() == 0
+    again = start_server(data, "--self-signed")
+    assert cert.read_bytes() == first
+    assert served_cert(again.url) == ssl.PEM_cert_to_DER_cert(first.decode())
+    assert get(again.url + "/healthz", trusting(cert))[0] == 200
+
+
+def served_cert(url: str) -> bytes:
+    parts = urlsplit(url)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((parts.hostname, parts.port), timeout=10) as sock,
+        context.wrap_socket(sock, server_hostname=parts.hostname) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def test_serve_with_a_given_cert_and_key(start_server, tmp_path: Path) -> None:
+    cert, key = ensure_self_signed(tmp_path / "pki", "127.0.0.1")
+    server = start_server(tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key))
+    assert server.url.startswith("https://")
+    status, headers, _ = get(server.url + "/healthz", trusting(cert))
+    assert status == 200
+    assert "Strict-Transport-Security" in headers
+    assert not (tmp_path / "data" / "tls").exists()  # no self-signed pair made
+
+
+def test_non_loopback_without_tls_exits_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
+    args = ["serve", "--data-dir", str(tmp_path / "data"), "--port", "0", "--host", "0.0.0.0"]
+    result = subprocess.run(
+        [sys.executable, "-m", "vsession", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""  # no URL: it never listened
+    assert len(result.stderr.splitlines()) == 1
+    assert "'host'" in result.stderr
