@@ -16,6 +16,7 @@ from vsession.http import auth_api, csrf, errors, guest_api, pages, rooms_api, s
 from vsession.http.health import healthz
 from vsession.rooms import sessions
 from vsession.services import Services, open_services
+from vsession.sfu.ice import offer_loopback
 from vsession.signaling.ws import websocket
 from vsession.webdir import web_dir
 
@@ -36,6 +37,7 @@ async def housekeeping(services: Services) -> None:
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     app = web.Application(middlewares=[errors.error_middleware, csrf.origin_check], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
+    offer_loopback(settings.ice_loopback)
     security_headers.install(app, tls=settings.uses_tls)
 
     async def services(app: web.Application) -> AsyncIterator[None]:

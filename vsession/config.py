@@ -44,7 +44,12 @@ class Settings:
     setup_link_minutes: int = 60
     # Client links stop working this long after a session's scheduled end.
     link_grace_minutes: int = 120
+    # STUN/TURN URLs for the server and the pages; none by default, so nothing is sent to third parties.
     ice_servers: tuple[str, ...] = field(default=())
+    turn_username: str = ""
+    turn_password: str = ""
+    # Offer a 127.0.0.1 host candidate too, for hosts (and tests) with only a loopback interface.
+    ice_loopback: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -122,6 +127,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("tls_cert" if s.tls_cert is None else "tls_key", "tls_cert and tls_key go together")
     if s.self_signed and s.tls_cert is not None:
         raise ConfigError("self_signed", "use either self_signed or tls_cert/tls_key, not both")
+    for url in s.ice_servers:
+        if not url.startswith(("stun:", "turn:", "turns:")):
+            raise ConfigError("ice_servers", f"each entry must be a stun:, turn: or turns: URL, got {url!r}")
     if s.public_origin and not s.public_origin.startswith(("https://", "http://")):
         raise ConfigError("public_origin", f"must start with https:// or http://, got {s.public_origin!r}")
     if not s.uses_tls and not is_loopback(s.host):

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import make_therapist, sign_in
+from tests.browser.conftest import sign_in
 from tests.conftest import start_server
+from tests.support.actors import enrol_therapist
 
 
 def test_link_waiting_room_admit_reuse_end(browser: Browser, tmp_path: Path, artifacts: Path) -> None:
@@ -15,7 +16,7 @@ def test_link_waiting_room_admit_reuse_end(browser: Browser, tmp_path: Path, art
     server = start_server(tmp_path / "data", log=log)
     seen: list[tuple[str, dict[str, str]]] = []
     try:
-        account = make_therapist(server)
+        account = enrol_therapist(server.url, server.setup_link())
         therapist_ctx = browser.new_context()
         therapist = therapist_ctx.new_page()
         sign_in(therapist, server, account)

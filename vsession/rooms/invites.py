@@ -89,15 +89,17 @@ async def redeem(
                 if looks_like_token(token)
                 else None
             )
-            session = await therapy_sessions.get(tx, session_id) if seat else None
-            if seat is None or session is None or seat.session_id != session_id:
+            session = await therapy_sessions.get(tx, session_id)
+            if session is not None and _closed(services, session):
+                # Ending wipes the session's link hashes, so this is checked before the token: an
+                # old link then says "ended", not "not valid". No token of it can work any more.
+                raise_after = Refusal(410, ENDED)
+            elif seat is None or session is None or seat.session_id != session_id:
                 await login_failures.ip_record(tx, key, now, now - GUESS_WINDOW_SECONDS)
                 await services.audit.append(
                     tx, actor=f"ip:{ip}", action="link.redeem", obj=f"session:{session_id}", outcome="invalid"
                 )
                 raise_after = Refusal(404, INVALID)
-            elif _closed(services, session):
-                raise_after = Refusal(410, ENDED)
             elif seat.redeemed_at is None:
                 guest = new_token()
                 await therapy_sessions.redeem(tx, session_id, seat.seat, token_hash(guest), now)

@@ -1,97 +1,218 @@
-"""GET /ws: one socket per page. The cookie decides who you are; the URL only says which role the
-page wants, and a guest's session must match its cookie."""
+"""GET /ws: one socket per page. The cookie decides who you are; the URL only says which role and
+session the page wants, and both are checked against the cookie at the handshake and again at
+every action that matters."""
 
 from __future__ import annotations
 
-import json
+import contextlib
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from vsession.appkeys import AUTH, SERVICES, SETTINGS
 from vsession.auth import sessions as web_sessions
+from vsession.errors import Refusal
 from vsession.rooms import invites
+from vsession.rooms.access import owned
 from vsession.rooms.invites import GUEST_COOKIE
+from vsession.services import Services
+from vsession.sfu.ice import browser_ice_servers
+from vsession.sfu.room import THERAPIST_PEER, CallFull, guest_peer_id
+from vsession.signaling import schema
 from vsession.signaling.ratelimit import TokenBucket
+from vsession.store import therapists, therapy_sessions
 
+log = logging.getLogger("vsession.signaling")
 MAX_MESSAGE = 64 * 1024
 MAX_STRIKES = 20  # refused messages before the connection is closed
+
+
+@dataclass
+class Caller:
+    """Who is on the other end of a socket, as established from the cookie."""
+
+    ws: web.WebSocketResponse
+    session_id: str | None
+    peer_id: str
+    role: str
+    therapist_id: int
+    seat: int = 0
+    session_token: str | None = None
+    in_call: bool = False
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     # Browsers do not apply CORS to WebSockets; the Origin check is what stops cross-site pages.
     if request.headers.get("Origin") != request.app[SETTINGS].origin:
         raise web.HTTPForbidden(text="Cross-site WebSocket refused.")
-    role = request.query.get("role")
     services = request.app[SERVICES]
+    role = request.query.get("role")
+    session_id = request.query.get("session")
     if role == "therapist":
-        session = await web_sessions.lookup(request.app[AUTH], request.cookies.get(web_sessions.COOKIE))
+        token = request.cookies.get(web_sessions.COOKIE)
+        session = await web_sessions.lookup(request.app[AUTH], token)
         if session is None or session.stage != "full":
             raise web.HTTPUnauthorized(text="Please sign in.")
-        ws = await _open(request)
-        services.registry.add_therapist(session.therapist_id, ws)
-        try:
-            await _serve(request, ws, session_token=request.cookies.get(web_sessions.COOKIE))
-        finally:
-            services.registry.drop_therapist(session.therapist_id, ws)
-        return ws
-    if role == "guest":
+        if session_id is not None:
+            try:
+                async with services.db.transaction() as tx:
+                    await owned(tx, session.therapist_id, session_id)
+            except Refusal as exc:
+                raise web.HTTPNotFound(text=exc.message) from None
+        caller = Caller(
+            _ws(), session_id, THERAPIST_PEER, "therapist", session.therapist_id, session_token=token
+        )
+    elif role == "guest":
         guest = await invites.guest_of(services, request.cookies.get(GUEST_COOKIE))
-        if guest is None or guest.session.id != request.query.get("session"):
+        if guest is None or guest.session.id != session_id:
             raise web.HTTPUnauthorized(text="Please open the link your therapist sent you.")
-        ws = await _open(request)
-        sid, seat = guest.session.id, guest.seat.seat
-        await services.registry.add_guest(sid, seat, ws)
-        await services.registry.tell_therapist(guest.session.therapist_id, {"type": "sessions_changed"})
-        await ws.send_json({"type": "state", "state": guest.seat.state})
-        try:
-            await _serve(request, ws)
-        finally:
-            services.registry.drop_guest(sid, seat, ws)
-            await services.registry.tell_therapist(guest.session.therapist_id, {"type": "sessions_changed"})
-        return ws
-    raise web.HTTPBadRequest(text="Say ?role=therapist or ?role=guest&session=<id>.")
+        caller = Caller(
+            _ws(),
+            session_id,
+            guest_peer_id(guest.seat.seat),
+            "client",
+            guest.session.therapist_id,
+            guest.seat.seat,
+        )
+    else:
+        raise web.HTTPBadRequest(text="Say ?role=therapist[&session=<id>] or ?role=guest&session=<id>.")
+
+    await caller.ws.prepare(request)
+    await _register(services, caller)
+    try:
+        await _serve(services, caller)
+    finally:
+        await _unregister(services, caller)
+    return caller.ws
 
 
-async def _open(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=20)
-    await ws.prepare(request)
-    return ws
+def _ws() -> web.WebSocketResponse:
+    return web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=20)
 
 
-async def _serve(request: web.Request, ws: web.WebSocketResponse, session_token: str | None = None) -> None:
+async def _register(services: Services, caller: Caller) -> None:
+    if caller.role == "therapist":
+        services.registry.add_therapist(caller.therapist_id, caller.ws)
+        return
+    assert caller.session_id is not None
+    await services.registry.add_guest(caller.session_id, caller.seat, caller.ws)
+    await services.registry.tell_therapist(caller.therapist_id, {"type": "sessions_changed"})
+    async with services.db.transaction() as tx:
+        seat = await therapy_sessions.seat(tx, caller.session_id, caller.seat)
+    await caller.ws.send_json({"type": "state", "state": seat.state if seat else "removed"})
+
+
+async def _unregister(services: Services, caller: Caller) -> None:
+    if caller.in_call and caller.session_id is not None:
+        await services.sfu.leave(caller.session_id, caller.peer_id)
+    if caller.role == "therapist":
+        services.registry.drop_therapist(caller.therapist_id, caller.ws)
+        return
+    assert caller.session_id is not None
+    services.registry.drop_guest(caller.session_id, caller.seat, caller.ws)
+    await services.registry.tell_therapist(caller.therapist_id, {"type": "sessions_changed"})
+
+
+async def _serve(services: Services, caller: Caller) -> None:
     bucket = TokenBucket(rate=20, burst=40)
     strikes = 0
-    async for message in ws:
+    async for message in caller.ws:
+        if message.type == WSMsgType.ERROR:
+            break
+        reply: dict[str, Any] | None
         if message.type != WSMsgType.TEXT:
-            if message.type == WSMsgType.ERROR:
-                break
-            await ws.send_json({"type": "error", "error": "Only JSON text messages are accepted."})
-            strikes += 1
+            reply = _error("Only JSON text messages are accepted.")
         elif not bucket.take():
-            await ws.send_json({"type": "error", "error": "Too many messages; slow down."})
-            strikes += 1
+            reply = _error("Too many messages; slow down.")
         else:
-            reply = await _handle(request, message.data, session_token)
-            if reply.get("type") == "error":
+            try:
+                reply = await _dispatch(services, caller, schema.parse(message.data))
+            except (schema.Invalid, ValueError) as exc:
+                reply = _error(str(exc))
+            except Refusal as exc:
+                reply = _error(exc.message)
+        if reply is not None:
+            if reply["type"] == "error":
                 strikes += 1
-            await ws.send_json(reply)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await caller.ws.send_json(reply)
         if strikes > MAX_STRIKES:
-            await ws.close(message=b"too many bad messages")
+            await caller.ws.close(message=b"too many bad messages")
             break
 
 
-async def _handle(request: web.Request, data: str, session_token: str | None) -> dict[str, Any]:
-    try:
-        message = json.loads(data)
-    except ValueError:
-        return {"type": "error", "error": "That message is not valid JSON."}
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return {"type": "error", "error": "A message is a JSON object with a string 'type'."}
-    if message["type"] == "ping":
-        if session_token is not None:
+def _error(text: str) -> dict[str, Any]:
+    return {"type": "error", "error": text}
+
+
+async def _dispatch(services: Services, caller: Caller, message: dict[str, Any]) -> dict[str, Any] | None:
+    kind = message["type"]
+    if kind == "ping":
+        if caller.session_token is not None:
             # A live page counts as activity, so a long call is not taken for an idle session.
-            if await web_sessions.lookup(request.app[AUTH], session_token) is None:
-                return {"type": "error", "error": "Your sign-in has expired."}
+            if await web_sessions.lookup(services.auth, caller.session_token) is None:
+                return _error("Your sign-in has expired.")
         return {"type": "pong"}
-    return {"type": "error", "error": f"Unknown message type {message['type'][:40]!r}."}
+    if caller.session_id is None:
+        return _error("This connection is not for a session.")
+    if kind == "join":
+        return await _join(services, caller)
+    if not caller.in_call:
+        return _error("Join the call first.")
+    room = services.sfu.room(caller.session_id)
+    member = room.members.get(caller.peer_id)
+    if kind == "leave":
+        caller.in_call = False
+        await services.sfu.leave(caller.session_id, caller.peer_id)
+        return {"type": "left"}
+    if member is None:
+        caller.in_call = False
+        return _error("You are no longer in the call. Join again.")
+    if kind == "answer":
+        await member.peer.answer(message["sdp"])
+        return None
+    if kind == "screen":
+        await room.screen(caller.peer_id, message["on"])
+        return None
+    if kind == "media":
+        await room.set_media(caller.peer_id, message["audio"], message["video"])
+        return None
+    if kind == "chat":
+        text = message["text"].strip()
+        if text:
+            # Relayed to whoever is in the call now, and never stored.
+            await room.broadcast({"type": "chat", "from": caller.peer_id, "name": member.name, "text": text})
+        return None
+    return _error("Unknown message.")
+
+
+async def _join(services: Services, caller: Caller) -> dict[str, Any] | None:
+    assert caller.session_id is not None
+    async with services.db.transaction() as tx:
+        if caller.role == "therapist":
+            session = await owned(tx, caller.therapist_id, caller.session_id)
+            if session.state != "open":
+                return _error("This session has ended.")
+            account = await therapists.by_id(tx, caller.therapist_id)
+            name = account.display_name if account else "Therapist"
+        else:
+            seat = await therapy_sessions.seat(tx, caller.session_id, caller.seat)
+            session = await therapy_sessions.get(tx, caller.session_id)
+            if seat is None or session is None or session.state != "open" or seat.state != "admitted":
+                return _error("You have not been admitted to this session.")
+            name = seat.display_name or f"Client {caller.seat}"
+
+    async def send(message: dict[str, Any]) -> None:
+        if message.get("type") == "offer":
+            message = {**message, "iceServers": browser_ice_servers(services.settings)}
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await caller.ws.send_json(message)
+
+    try:
+        await services.sfu.room(caller.session_id).join(caller.peer_id, name, caller.role, send)
+    except CallFull:
+        return _error("This call is full.")
+    caller.in_call = True
+    return {"type": "joined", "id": caller.peer_id}

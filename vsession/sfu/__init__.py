@@ -1,0 +1,1 @@
+"""The selective forwarding unit: one RTCPeerConnection per participant, media forwarded between them."""

@@ -1,0 +1,185 @@
+"""A session's call: who is in it, what each publishes, and who receives what."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCRtpReceiver
+
+from vsession.sfu.forwarding import Forwarder, Source
+from vsession.sfu.peer import Downstream, Peer, Send
+
+log = logging.getLogger("vsession.sfu")
+MAX_PARTICIPANTS = 8
+THERAPIST_PEER = "t"
+
+
+def guest_peer_id(seat: int) -> str:
+    return f"s{seat}"
+
+
+@dataclass
+class Member:
+    peer: Peer
+    name: str
+    role: str
+    send: Send
+    sources: dict[str, Source] = field(default_factory=dict)
+    media: dict[str, bool] = field(default_factory=lambda: {"audio": True, "video": True})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.peer.id,
+            "name": self.name,
+            "role": self.role,
+            "audio": self.media["audio"],
+            "video": self.media["video"],
+            "screen": "screen" in self.sources,
+        }
+
+
+class CallFull(Exception):
+    pass
+
+
+class MediaRoom:
+    def __init__(self, config: RTCConfiguration, forwarder: Forwarder) -> None:
+        self._config = config
+        self._forwarder = forwarder
+        self.members: dict[str, Member] = {}
+        self._lock = asyncio.Lock()
+
+    async def join(self, peer_id: str, name: str, role: str, send: Send) -> Peer:
+        """Enter the call. A second join by the same participant (a reload, a reconnect) replaces
+        the first."""
+        stale: list[Peer] = []
+        async with self._lock:
+            if peer_id in self.members:
+                stale = await self._remove(peer_id)
+            if len(self.members) >= MAX_PARTICIPANTS:
+                raise CallFull
+            peer = Peer(peer_id, self._config, send, self._published)
+            member = Member(peer, name, role, send)
+            self.members[peer_id] = member
+            await peer.negotiate()
+            # What the others publish comes in a second offer, once the first is answered: media
+            # sections in the very first offer were seen to stall with aiortc peers.
+            for other in self.members.values():
+                for source_name, source in other.sources.items():
+                    if other is not member:
+                        peer.add_downstream(
+                            self._forwarder.subscribe(source), Downstream(other.peer.id, source_name)
+                        )
+            if peer.downstream:
+                await peer.negotiate()
+        await asyncio.gather(*(p.negotiate() for p in stale), return_exceptions=True)
+        await self.announce()
+        return peer
+
+    async def leave(self, peer_id: str) -> None:
+        async with self._lock:
+            if peer_id not in self.members:
+                return
+            others = await self._remove(peer_id)
+        await asyncio.gather(*(p.negotiate() for p in others), return_exceptions=True)
+        await self.announce()
+
+    async def _remove(self, peer_id: str) -> list[Peer]:
+        member = self.members.pop(peer_id)
+        for source in member.sources.values():
+            await self._forwarder.remove_source(source)
+        await member.peer.close()
+        return [m.peer for m in self.members.values() if m.peer.drop_downstream(peer_id)]
+
+    async def _published(
+        self, peer: Peer, source_name: str, track: MediaStreamTrack, receiver: RTCRtpReceiver
+    ) -> None:
+        async with self._lock:
+            member = self.members.get(peer.id)
+            if member is None or member.peer is not peer:
+                return
+            old = member.sources.pop(source_name, None)
+            if old is not None:
+                await self._forwarder.remove_source(old)
+            source = self._forwarder.add_source(track, receiver)
+            member.sources[source_name] = source
+            subscribers = [m.peer for m in self.members.values() if m.peer is not peer]
+            for other in subscribers:
+                other.drop_downstream(peer.id, source_name)
+                other.add_downstream(self._forwarder.subscribe(source), Downstream(peer.id, source_name))
+        await asyncio.gather(*(p.negotiate() for p in subscribers), return_exceptions=True)
+        if source_name == "screen":
+            await self.announce()
+
+    async def screen(self, peer_id: str, on: bool) -> None:
+        """Screen share adds (or removes) an upstream m-line for that participant."""
+        async with self._lock:
+            member = self.members.get(peer_id)
+            if member is None:
+                return
+            if on and "screen" not in member.peer.upstream:
+                member.peer.add_upstream("screen")
+                changed = [member.peer]
+            elif not on and "screen" in member.peer.upstream:
+                member.peer.drop_upstream("screen")
+                source = member.sources.pop("screen", None)
+                if source is not None:
+                    await self._forwarder.remove_source(source)
+                changed = [member.peer] + [
+                    m.peer for m in self.members.values() if m.peer.drop_downstream(peer_id, "screen")
+                ]
+            else:
+                return
+        await asyncio.gather(*(p.negotiate() for p in changed), return_exceptions=True)
+        await self.announce()
+
+    async def set_media(self, peer_id: str, audio: bool, video: bool) -> None:
+        member = self.members.get(peer_id)
+        if member is not None:
+            member.media = {"audio": audio, "video": video}
+            await self.announce()
+
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        await asyncio.gather(*(m.send(message) for m in list(self.members.values())), return_exceptions=True)
+
+    async def announce(self) -> None:
+        await self.broadcast({"type": "participants", "list": [m.describe() for m in self.members.values()]})
+
+    async def close(self) -> None:
+        async with self._lock:
+            for peer_id in list(self.members):
+                await self._remove(peer_id)
+
+
+class SFU:
+    """The calls currently running, one per therapy session."""
+
+    def __init__(self, config: RTCConfiguration, forwarder: Forwarder) -> None:
+        self._config = config
+        self.forwarder = forwarder
+        self.rooms: dict[str, MediaRoom] = {}
+
+    def room(self, session_id: str) -> MediaRoom:
+        if session_id not in self.rooms:
+            self.rooms[session_id] = MediaRoom(self._config, self.forwarder)
+        return self.rooms[session_id]
+
+    async def leave(self, session_id: str, peer_id: str) -> None:
+        room = self.rooms.get(session_id)
+        if room is None:
+            return
+        await room.leave(peer_id)
+        if not room.members:
+            self.rooms.pop(session_id, None)
+
+    async def end(self, session_id: str) -> None:
+        room = self.rooms.pop(session_id, None)
+        if room is not None:
+            await room.close()
+
+    async def close(self) -> None:
+        for session_id in list(self.rooms):
+            await self.end(session_id)
