@@ -9,6 +9,7 @@ from vsession.auth.tokens import looks_like_token, new_token, token_hash
 from vsession.errors import Refusal
 from vsession.rooms.access import owned
 from vsession.services import Services
+from vsession.sfu.room import guest_peer_id
 from vsession.store import login_failures, therapy_sessions
 from vsession.store.db import Tx
 from vsession.store.therapy_sessions import Seat, TherapySession
@@ -151,5 +152,6 @@ async def reissue_owned(services: Services, therapist_id: int, session_id: str, 
             raise Refusal(404, "There is no such seat.")
         url = await issue(services, tx, therapist_id, session_id, seat, reissue=True)
     # The device that held the old link is out.
+    await services.sfu.leave(session_id, guest_peer_id(seat))
     await services.registry.tell_guest(session_id, seat, {"type": "state", "state": "removed"}, close=True)
     return url
