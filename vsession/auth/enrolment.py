@@ -15,6 +15,7 @@ from vsession.store.web_sessions import WebSession
 
 BAD_LINK = "This setup link is not valid: it may have expired or been used already. Ask for a new one."
 USERNAME_RULE = "Choose a username of 3 to 64 characters, without spaces."
+ENROLMENT_EXPIRED = "Your enrolment has expired. Sign in again with your password to continue."
 
 
 async def create_link(ctx: AuthContext, created_by: int | None, is_admin: bool) -> str:
@@ -78,11 +79,11 @@ async def complete_setup(
 
 async def enrolling_account(ctx: AuthContext, session: WebSession | None) -> Therapist:
     if session is None or session.stage != "enrol":
-        raise AuthError(401, "Your enrolment has expired. Sign in again with your password to continue.")
+        raise AuthError(401, ENROLMENT_EXPIRED)
     async with ctx.db.transaction() as tx:
         account = await therapists.by_id(tx, session.therapist_id)
     if account is None or account.disabled or account.totp_enrolled:
-        raise AuthError(401, "Your enrolment has expired. Sign in again with your password to continue.")
+        raise AuthError(401, ENROLMENT_EXPIRED)
     return account
 
 
@@ -112,6 +113,16 @@ async def complete_enrolment(
         raise AuthError(400, "That code is not right. Check the time on your phone and try the next code.")
     codes = recovery.new_codes()
     async with ctx.db.transaction() as tx:
+        # Re-check inside the write: a double-submitted form must not enrol twice, leaving a
+        # second session and replacing the recovery codes the person was just shown.
+        current = await therapists.by_id(tx, account.id)
+        if (
+            await web_sessions.get(tx, session.token_hash) is None
+            or current is None
+            or current.totp_enrolled
+            or current.disabled
+        ):
+            raise AuthError(401, ENROLMENT_EXPIRED)
         await therapists.mark_enrolled(tx, account.id, step)
         await therapists.replace_recovery_codes(tx, account.id, [recovery.hash_code(c) for c in codes])
         await web_sessions.delete(tx, session.token_hash)
