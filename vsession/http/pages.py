@@ -38,6 +38,12 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     return page("dashboard.html")
 
 
+async def call(request: web.Request) -> web.StreamResponse:
+    if await optional_session(request) is None:
+        raise web.HTTPFound("/login")
+    return page("call.html")
+
+
 async def join(request: web.Request) -> web.StreamResponse:
     return page("join.html")
 
@@ -49,3 +55,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/enrol", enrol)
     app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/j/{sid}", join)
+    app.router.add_get("/call/{sid}", call)

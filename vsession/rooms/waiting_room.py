@@ -7,6 +7,7 @@ from vsession.errors import Refusal
 from vsession.rooms.access import owned
 from vsession.rooms.invites import Guest
 from vsession.services import Services
+from vsession.sfu.room import guest_peer_id
 from vsession.store import therapy_sessions
 
 DECISIONS = {"admit": "admitted", "deny": "denied", "remove": "removed"}
@@ -58,6 +59,8 @@ async def decide(services: Services, therapist_id: int, session_id: str, seat: i
             obj=f"session:{session_id}",
             details={"seat": seat},
         )
+    if decision != "admit":
+        await services.sfu.leave(session_id, guest_peer_id(seat))
     await services.registry.tell_guest(
         session_id, seat, {"type": "state", "state": state}, close=decision != "admit"
     )

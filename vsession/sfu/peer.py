@@ -52,6 +52,7 @@ class Peer:
         self.downstream: dict[RTCRtpTransceiver, Downstream] = {}
         self._awaiting_answer = False
         self._again = False
+        self._offers = 0
         self._lock = asyncio.Lock()
         self.pc.on("track", self._track)
         for source in UPSTREAM:
@@ -99,8 +100,11 @@ class Peer:
             for t, what in self.downstream.items()
             if what.active and t.mid is not None
         }
+        self._offers += 1
         return {
             "type": "offer",
+            # The first offer of a new server-side connection: the page must start a new one too.
+            "restart": self._offers == 1,
             "sdp": self.pc.localDescription.sdp,
             "upstream": {source: t.mid for source, t in self.upstream.items()},
             "streams": streams,

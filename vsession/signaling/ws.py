@@ -210,9 +210,12 @@ async def _join(services: Services, caller: Caller) -> dict[str, Any] | None:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await caller.ws.send_json(message)
 
+    # Say who you are before the first offer and participant list, so the page can tell itself apart.
+    # Recording is not built yet; the indicator is fed from the server from day one.
+    await send({"type": "joined", "id": caller.peer_id, "recording": "stopped"})
     try:
         await services.sfu.room(caller.session_id).join(caller.peer_id, name, caller.role, send)
     except CallFull:
         return _error("This call is full.")
     caller.in_call = True
-    return {"type": "joined", "id": caller.peer_id}
+    return None

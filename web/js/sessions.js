@@ -38,6 +38,7 @@ function renderSession(session, hooks) {
     { class: "session", "data-session": session.id },
     el("h2", {}, session.title || "Session"),
     el("p", { class: "when" }, `${when.toLocaleString()} · ${session.duration_minutes} minutes`),
+    el("a", { class: "button open-call", href: `/call/${encodeURIComponent(session.id)}` }, "Open call"),
     ...session.seats.map((seat) => renderSeat(base, seat, hooks)),
     el("button", { type: "button", class: "danger end-session", onclick: act(`${base}/end`, hooks) }, "End session"),
   );

@@ -1,0 +1,202 @@
+// The call protocol (docs/signaling.md) without any UI: one WebSocket, one RTCPeerConnection,
+// the server's offers answered, local tracks attached, remote tracks announced.
+// Pages use it through callbacks; tests can drive it the same way.
+
+/**
+ * @typedef {{peer: string, source: string, kind: string}} StreamInfo
+ */
+export class CallConnection {
+  /** @param {string} query e.g. "role=guest&session=abc" */
+  constructor(query) {
+    this.query = query;
+    this.pc = null;
+    this.ws = null;
+    this.id = null;
+    this.local = {}; // source -> MediaStreamTrack ("microphone", "camera", "screen")
+    this.upstream = {}; // source -> mid, from the latest offer
+    this.streams = {}; // mid -> StreamInfo, from the latest offer
+    this.stopped = false;
+    this.retryDelay = 500;
+    this.iceTimer = null;
+    // Callbacks, all optional.
+    this.onstate = () => {}; // "connecting" | "connected" | "reconnecting" | "left" | "ended"
+    this.onjoined = () => {};
+    this.onparticipants = () => {};
+    this.onstream = () => {}; // (mid, track, StreamInfo)
+    this.onstreamended = () => {}; // (mid)
+    this.onchat = () => {};
+    this.onrecording = () => {}; // ("recording" | "paused" | "stopped")
+    this.onerror = () => {};
+    this.onclosed = () => {}; // (reason) the server ended our place in the call
+  }
+
+  start() {
+    this.stopped = false;
+    this._open();
+  }
+
+  _open() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    this.ws = new WebSocket(`${scheme}://${location.host}/ws?${this.query}`);
+    this.onstate("connecting");
+    this.ws.addEventListener("open", () => {
+      this.retryDelay = 500;
+      this.send({ type: "join" });
+    });
+    this.ws.addEventListener("message", (event) => this._message(JSON.parse(event.data)));
+    this.ws.addEventListener("close", () => {
+      if (this.stopped) return;
+      this.onstate("reconnecting");
+      setTimeout(() => this._open(), this.retryDelay);
+      this.retryDelay = Math.min(this.retryDelay * 2, 8000);
+    });
+    clearInterval(this.pinger);
+    this.pinger = setInterval(() => this.send({ type: "ping" }), 60000);
+  }
+
+  send(message) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  async _message(message) {
+    switch (message.type) {
+      case "offer":
+        await this._answer(message);
+        break;
+      case "joined":
+        this.id = message.id;
+        this.onjoined(message);
+        this.onrecording(message.recording);
+        break;
+      case "participants":
+        this.onparticipants(message.list);
+        break;
+      case "chat":
+        this.onchat(message);
+        break;
+      case "recording":
+        this.onrecording(message.state);
+        break;
+      case "state":
+        if (["denied", "removed", "ended"].includes(message.state)) {
+          this.stop();
+          this.onclosed(message.state);
+        }
+        break;
+      case "error":
+        this.onerror(message.error);
+        break;
+      default:
+        break;
+    }
+  }
+
+  _newPeerConnection(iceServers) {
+    this.pc?.close();
+    for (const mid of Object.keys(this.streams)) this.onstreamended(mid);
+    this.streams = {};
+    // An explicit list, even when empty: no public STUN server unless the practice configured one.
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc.addEventListener("track", (event) => {
+      const mid = event.transceiver.mid;
+      const info = this.streams[mid];
+      if (info) this.onstream(mid, event.track, info);
+    });
+    this.pc.addEventListener("connectionstatechange", () => this._watchConnection());
+  }
+
+  _watchConnection() {
+    const state = this.pc.connectionState;
+    if (state === "connected") {
+      clearTimeout(this.iceTimer);
+      this.onstate("connected");
+    } else if (state === "failed" || state === "disconnected") {
+      this.onstate("reconnecting");
+      clearTimeout(this.iceTimer);
+      // Give a brief network blip a moment to heal, then re-join: the server starts afresh.
+      this.iceTimer = setTimeout(() => this.send({ type: "join" }), state === "failed" ? 0 : 4000);
+    }
+  }
+
+  async _answer(offer) {
+    if (offer.restart || !this.pc) this._newPeerConnection(offer.iceServers || []);
+    const pc = this.pc;
+    const previous = this.streams;
+    this.streams = offer.streams;
+    this.upstream = offer.upstream;
+    await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+    for (const [source, mid] of Object.entries(offer.upstream)) {
+      const transceiver = pc.getTransceivers().find((t) => t.mid === mid);
+      if (!transceiver) continue;
+      const track = this.local[source] || null;
+      transceiver.direction = track ? "sendonly" : "inactive";
+      if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+    }
+    for (const mid of Object.keys(previous)) {
+      if (!(mid in this.streams)) this.onstreamended(mid);
+    }
+    await pc.setLocalDescription(await pc.createAnswer());
+    await this._gathered(pc);
+    this.send({ type: "answer", sdp: pc.localDescription.sdp });
+  }
+
+  // The server does not take trickled candidates: send the answer once gathering is done.
+  _gathered(pc) {
+    if (pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        if (pc.iceGatheringState === "complete") {
+          pc.removeEventListener("icegatheringstatechange", done);
+          resolve();
+        }
+      };
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 3000);
+    });
+  }
+
+  /** Swap a local track (device change, mute) without renegotiating when the slot exists. */
+  async setLocalTrack(source, track) {
+    this.local[source] = track;
+    const mid = this.upstream[source];
+    const transceiver = this.pc?.getTransceivers().find((t) => t.mid === mid);
+    if (transceiver) await transceiver.sender.replaceTrack(track);
+  }
+
+  async shareScreen(track) {
+    this.local.screen = track;
+    this.send({ type: "screen", on: true });
+  }
+
+  stopScreen() {
+    delete this.local.screen;
+    this.send({ type: "screen", on: false });
+  }
+
+  setMedia(audio, video) {
+    this.send({ type: "media", audio, video });
+  }
+
+  chat(text) {
+    this.send({ type: "chat", text });
+  }
+
+  leave() {
+    this.send({ type: "leave" });
+    this.stop();
+    this.onstate("left");
+  }
+
+  stop() {
+    this.stopped = true;
+    clearInterval(this.pinger);
+    clearTimeout(this.iceTimer);
+    this.ws?.close();
+    this.pc?.close();
+    this.pc = null;
+  }
+
+  async getStats() {
+    return this.pc ? this.pc.getStats() : new Map();
+  }
+}
