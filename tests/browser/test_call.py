@@ -47,13 +47,17 @@ SAMPLE = """(selector) => {
   canvas.height = video.videoHeight;
   const ctx = canvas.getContext("2d");
   ctx.drawImage(video, 0, 0);
-  return Array.from(ctx.getImageData(Math.floor(canvas.width / 2), Math.floor(canvas.height / 12), 1, 1).data.slice(0, 3));
+  const x = Math.floor(canvas.width / 2);
+  const y = Math.floor(canvas.height / 12);
+  return Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3));
 }"""
 
 FRAMES_DECODED = """async () => {
   const report = await window.vsessionCall.getStats();
   let frames = 0;
-  report.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+  });
   return frames;
 }"""
 
