@@ -13,6 +13,7 @@ from typing import Any
 
 ENV_PREFIX = "VSESSION_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+RELAYS = ("decoding",)
 
 
 class ConfigError(Exception):
@@ -50,6 +51,8 @@ class Settings:
     turn_password: str = ""
     # Offer a 127.0.0.1 host candidate too, for hosts (and tests) with only a loopback interface.
     ice_loopback: bool = False
+    # How media is forwarded: "decoding" (aiortc MediaRelay, re-encodes per receiver) is the baseline.
+    relay: str = "decoding"
 
     @property
     def db_path(self) -> Path:
@@ -127,6 +130,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("tls_cert" if s.tls_cert is None else "tls_key", "tls_cert and tls_key go together")
     if s.self_signed and s.tls_cert is not None:
         raise ConfigError("self_signed", "use either self_signed or tls_cert/tls_key, not both")
+    if s.relay not in RELAYS:
+        raise ConfigError("relay", f"must be one of {', '.join(RELAYS)}, got {s.relay!r}")
     for url in s.ice_servers:
         if not url.startswith(("stun:", "turn:", "turns:")):
             raise ConfigError("ice_servers", f"each entry must be a stun:, turn: or turns: URL, got {url!r}")

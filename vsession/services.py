@@ -12,7 +12,7 @@ from vsession.clock import Clock, SystemClock
 from vsession.config import Settings
 from vsession.keyfile import load_or_create_key
 from vsession.rooms.registry import Registry
-from vsession.sfu.forwarding import DecodingRelay
+from vsession.sfu.forwarding import make_forwarder
 from vsession.sfu.ice import rtc_configuration
 from vsession.sfu.room import SFU
 from vsession.store import Database
@@ -55,5 +55,5 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     audit = AuditLog(audit_key, clock)
     box = SecretBox(load_or_create_key(totp_key_path(settings)))
     auth = AuthContext(settings, db, audit, clock, box)
-    sfu = SFU(rtc_configuration(settings), DecodingRelay())
+    sfu = SFU(rtc_configuration(settings), make_forwarder(settings.relay))
     return Services(settings, clock, db, audit_key, audit, box, auth, Registry(), sfu)

@@ -66,3 +66,8 @@ async def _drain(track: MediaStreamTrack) -> None:
     with contextlib.suppress(MediaStreamError):
         while True:
             await track.recv()
+
+
+def make_forwarder(name: str) -> Forwarder:
+    """The relay named by the `relay` setting."""
+    return {"decoding": DecodingRelay}[name]()
