@@ -15,8 +15,10 @@ from vsession import logs
 from vsession.appkeys import SERVICES
 from vsession.audit import Checkpoint, head, verify
 from vsession.auth import enrolment
+from vsession.auth.context import normalise_username
 from vsession.config import ConfigError, Settings, load_settings
-from vsession.services import Services, open_services
+from vsession.keyfile import read_key
+from vsession.services import Services, audit_key_path, open_database, open_services
 from vsession.store import therapists, web_sessions
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
@@ -112,11 +114,16 @@ async def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"vsession: {exc}", file=sys.stderr)
         return 2
-    services = await open_services(settings)
     try:
-        result = await verify(services.db, services.audit_key, checkpoint)
+        key = read_key(audit_key_path(settings))
+    except RuntimeError as exc:
+        print(f"vsession: cannot verify the audit log: {exc}", file=sys.stderr)
+        return 2
+    db = await open_database(settings)
+    try:
+        result = await verify(db, key, checkpoint)
     finally:
-        await services.close()
+        await db.close()
     if result.ok:
         where = f", head {result.head}" if result.head else ""
         print(f"audit log intact: {result.entries} entries{where}")
@@ -175,7 +182,7 @@ async def _change_account(args: argparse.Namespace, settings: Settings, change: 
 
 async def _apply_change(services: Services, username: str, change: str) -> int:
     async with services.db.transaction() as tx:
-        account = await therapists.by_username(tx, username.casefold())
+        account = await therapists.by_username(tx, normalise_username(username))
         if account is None:
             print(f"vsession: no therapist named {username!r}", file=sys.stderr)
             return 1

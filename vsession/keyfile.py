@@ -7,6 +7,17 @@ import secrets
 from pathlib import Path
 
 
+def read_key(path: Path, size: int = 32) -> bytes:
+    """Read an existing key; never create one (a new key would make every old entry look forged)."""
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        raise RuntimeError(f"key file {path} is missing") from None
+    if len(key) != size:
+        raise RuntimeError(f"key file {path} is damaged: expected {size} bytes, found {len(key)}")
+    return key
+
+
 def load_or_create_key(path: Path, size: int = 32) -> bytes:
     """Read a raw key file, creating it (0600, folder 0700) on first use.
 

@@ -413,3 +413,12 @@ def test_cli_refuses_a_malformed_checkpoint(tmp_path: Path) -> None:
     result = cli(tmp_path / "data", "verify", "--checkpoint", "not-a-checkpoint")
     assert result.returncode == 2
     assert "SEQ:HASH" in result.stderr
+
+
+async def test_cli_verify_without_the_key_says_so_and_makes_no_new_one(data_dir: Path) -> None:
+    key = data_dir / "keys" / "audit-hmac.key"
+    key.unlink()
+    result = cli(data_dir, "verify")
+    assert result.returncode == 2
+    assert "missing" in result.stderr
+    assert not key.exists()

@@ -48,6 +48,10 @@ async def complete_setup(
     )
     if problem:
         raise AuthError(400, problem)
+    # Check the link before the deliberately slow hash, so nobody can make the server hash for free.
+    async with ctx.db.transaction() as tx:
+        if await setup_links.usable(tx, token_hash(token), ctx.clock.now()) is None:
+            raise AuthError(400, BAD_LINK)
     password_hash = await asyncio.to_thread(passwords.hash_password, password)
     secret = totp.new_secret()
     now = ctx.clock.now()

@@ -127,23 +127,16 @@ async def step_up(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-STEP_UP = "Please confirm with a fresh code from your authenticator."
-
-
-def step_up_refusal(request: web.Request, session: WebSession) -> web.Response | None:
-    """Sensitive actions need a TOTP code from the last few minutes: the 403 to return, or None.
-
-    Returned, not raised: errors.error_middleware rebuilds every raised HTTP error as
-    {"error": ...} only, which would drop the "step_up" flag the page needs to ask for a code."""
+def require_step_up(request: web.Request, session: WebSession) -> None:
+    """Sensitive actions need a TOTP code from the last few minutes; the page asks for one on
+    a 403 carrying "step_up"."""
     if login.needs_step_up(request.app[AUTH], session):
-        return web.json_response({"error": STEP_UP, "step_up": True}, status=403)
-    return None
+        raise json_error(403, "Please confirm with a fresh code from your authenticator.", step_up=True)
 
 
 async def change_password(request: web.Request) -> web.Response:
     session = await session_of(request)
-    if (refused := step_up_refusal(request, session)) is not None:
-        return refused
+    require_step_up(request, session)
     f = await read_fields(request, current=str, new=str)
     try:
         token = await enrolment.change_password(request.app[AUTH], session, f["current"], f["new"])

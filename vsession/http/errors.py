@@ -35,6 +35,16 @@ def page(title: str, message: str) -> str:
     )
 
 
+def _json_body(exc: web.HTTPException) -> dict[str, object] | None:
+    if exc.content_type != "application/json":
+        return None
+    try:
+        body = json.loads(exc.text or "")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and "error" in body else None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -42,13 +52,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400 or exc.empty_body:
             raise
-        message = exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else exc.reason
-        if exc.content_type == "application/json":
-            try:
-                message = json.loads(exc.text or "{}").get("error", message)
-            except ValueError:
-                pass
-        response = error_response(request, exc.status, message)
+        body = _json_body(exc)
+        if body is not None and wants_json(request):
+            # Keep every field a handler chose to send (e.g. "step_up"), not just the sentence.
+            response = web.json_response(body, status=exc.status)
+        else:
+            plain = exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else exc.reason
+            response = error_response(request, exc.status, str(body["error"]) if body else plain)
         for name in ("Retry-After", "Allow"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]

@@ -24,6 +24,9 @@ _BY_STATUS: dict[int, type[web.HTTPException]] = {
 }
 
 
+_KIND_NAMES = {str: "text", int: "a whole number", bool: "true or false", float: "a number"}
+
+
 async def read_fields(request: web.Request, **fields: type) -> dict[str, Any]:
     """The named fields, each of the given type; strings are capped at 4096 characters."""
     try:
@@ -38,7 +41,7 @@ async def read_fields(request: web.Request, **fields: type) -> dict[str, Any]:
     for name, kind in fields.items():
         value = body.get(name)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise json_error(400, f"Field '{name}' is missing or is not a {kind.__name__}.")
+            raise json_error(400, f"Field '{name}' is missing or is not {_KIND_NAMES[kind]}.")
         if isinstance(value, str) and len(value) > 4096:
             raise json_error(400, f"Field '{name}' is too long.")
         values[name] = value

@@ -23,7 +23,9 @@ class NewSession:
     duration_minutes: int
     seats: int
 
-    def problem(self) -> str | None:
+    def problem(self, now: float) -> str | None:
+        if not now - 12 * 3600 <= self.starts_at <= now + 366 * 86400:
+            return "Please choose a start time from today to a year ahead."
         if len(self.title) > 120:
             return "The title is too long (120 characters at most)."
         if not 1 <= self.seats <= MAX_SEATS:
@@ -34,7 +36,7 @@ class NewSession:
 
 
 async def create(services: Services, therapist_id: int, new: NewSession) -> str:
-    problem = new.problem()
+    problem = new.problem(services.clock.now())
     if problem:
         raise Refusal(400, problem)
     session_id = secrets.token_urlsafe(12)
