@@ -13,7 +13,7 @@ from typing import Any
 
 ENV_PREFIX = "VSESSION_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
-RELAYS = ("decoding",)
+RELAYS = ("passthrough", "decoding")
 
 
 class ConfigError(Exception):
@@ -51,8 +51,9 @@ class Settings:
     turn_password: str = ""
     # Offer a 127.0.0.1 host candidate too, for hosts (and tests) with only a loopback interface.
     ice_loopback: bool = False
-    # How media is forwarded: "decoding" (aiortc MediaRelay, re-encodes per receiver) is the baseline.
-    relay: str = "decoding"
+    # How media is forwarded: "passthrough" (encoded frames, no transcoding) or "decoding" (aiortc's
+    # MediaRelay, which decodes and re-encodes per receiver; kept as a fallback and benchmark baseline).
+    relay: str = "passthrough"
 
     @property
     def db_path(self) -> Path:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from vsession.sfu.keyframes import KeyframeRequester
+
+if TYPE_CHECKING:
+    from vsession.sfu.passthrough import PacketSource
 
 
 @dataclass(eq=False)
@@ -23,9 +26,18 @@ class Source:
     receiver: RTCRtpReceiver
     keyframes: KeyframeRequester
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    packets: PacketSource | None = None  # pass-through only: the encoded packets, fanned out
 
 
 class Forwarder(Protocol):
+    def prepare_receiver(self, receiver: RTCRtpReceiver) -> None:
+        """Called when an upstream m-line is created, before the receiver starts."""
+        ...
+
+    def prepare_sender(self, sender: RTCRtpSender, source: Source) -> None:
+        """Called when a downstream m-line is created for `source`."""
+        ...
+
     def add_source(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Source: ...
 
     def subscribe(self, source: Source) -> MediaStreamTrack:
@@ -41,6 +53,12 @@ class DecodingRelay:
 
     def __init__(self) -> None:
         self._relay = MediaRelay()
+
+    def prepare_receiver(self, receiver: RTCRtpReceiver) -> None:
+        pass
+
+    def prepare_sender(self, sender: RTCRtpSender, source: Source) -> None:
+        pass  # the sender's own encoder answers PLI/FIR with a keyframe
 
     def add_source(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Source:
         source = Source(track, receiver, KeyframeRequester(receiver))
@@ -70,4 +88,7 @@ async def _drain(track: MediaStreamTrack) -> None:
 
 def make_forwarder(name: str) -> Forwarder:
     """The relay named by the `relay` setting."""
-    return {"decoding": DecodingRelay}[name]()
+    from vsession.sfu.passthrough import PassthroughRelay
+
+    relays: dict[str, type[Forwarder]] = {"decoding": DecodingRelay, "passthrough": PassthroughRelay}
+    return relays[name]()

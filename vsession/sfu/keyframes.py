@@ -17,20 +17,27 @@ class KeyframeRequester:
         self._last = 0.0
         self.sent = 0
         self._pending: set[asyncio.Task[None]] = set()
+        self._deferred: asyncio.TimerHandle | None = None
 
     def request(self) -> bool:
-        """Ask now unless asked very recently; True when a request went out."""
-        now = time.monotonic()
-        if (
-            now - self._last < MIN_INTERVAL
-            or self._receiver.track is None
-            or self._receiver.track.kind != "video"
-        ):
+        """Ask now, or, when asked very recently, once the interval is over (requests coalesce,
+        none is lost). True when a request went out now."""
+        track = self._receiver.track
+        if track is None or track.kind != "video":
             return False
+        wait = self._last + MIN_INTERVAL - time.monotonic()
+        if wait > 0:
+            if self._deferred is None:
+                self._deferred = asyncio.get_running_loop().call_later(wait, self._send)
+            return False
+        return self._send()
+
+    def _send(self) -> bool:
+        self._deferred = None
         ssrcs = [s.source for s in self._receiver.getSynchronizationSources()]
         if not ssrcs:
             return False
-        self._last = now
+        self._last = time.monotonic()
         self.sent += 1
         for ssrc in ssrcs:
             # aiortc has no public API for this; tests/sfu/test_aiortc_internals.py guards it.

@@ -43,8 +43,16 @@ def _prefer(transceiver: RTCRtpTransceiver) -> None:
 
 
 class Peer:
-    def __init__(self, peer_id: str, config: RTCConfiguration, send: Send, on_track: OnTrack) -> None:
+    def __init__(
+        self,
+        peer_id: str,
+        config: RTCConfiguration,
+        send: Send,
+        on_track: OnTrack,
+        prepare_receiver: Callable[[RTCRtpReceiver], None],
+    ) -> None:
         self.id = peer_id
+        self._prepare_receiver = prepare_receiver
         self.pc = RTCPeerConnection(config)
         self._send = send
         self._on_track = on_track
@@ -62,6 +70,7 @@ class Peer:
         kind = "audio" if source == "microphone" else "video"
         transceiver = self.pc.addTransceiver(kind, direction="recvonly")
         _prefer(transceiver)
+        self._prepare_receiver(transceiver.receiver)
         self.upstream[source] = transceiver
 
     def drop_upstream(self, source: str) -> None:
@@ -69,10 +78,11 @@ class Peer:
         if transceiver is not None:
             transceiver.direction = "inactive"
 
-    def add_downstream(self, track: MediaStreamTrack, what: Downstream) -> None:
+    def add_downstream(self, track: MediaStreamTrack, what: Downstream) -> RTCRtpSender:
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         _prefer(transceiver)
         self.downstream[transceiver] = what
+        return transceiver.sender
 
     def drop_downstream(self, peer_id: str, source: str | None = None) -> bool:
         """Stop sending a peer's media (one source or all); the m-line stays, inactive."""

@@ -61,7 +61,7 @@ class MediaRoom:
                 stale = await self._remove(peer_id)
             if len(self.members) >= MAX_PARTICIPANTS:
                 raise CallFull
-            peer = Peer(peer_id, self._config, send, self._published)
+            peer = Peer(peer_id, self._config, send, self._published, self._forwarder.prepare_receiver)
             member = Member(peer, name, role, send)
             self.members[peer_id] = member
             await peer.negotiate()
@@ -70,14 +70,16 @@ class MediaRoom:
             for other in self.members.values():
                 for source_name, source in other.sources.items():
                     if other is not member:
-                        peer.add_downstream(
-                            self._forwarder.subscribe(source), Downstream(other.peer.id, source_name)
-                        )
+                        self._forward(source, peer, Downstream(other.peer.id, source_name))
             if peer.downstream:
                 await peer.negotiate()
         await asyncio.gather(*(p.negotiate() for p in stale), return_exceptions=True)
         await self.announce()
         return peer
+
+    def _forward(self, source: Source, to: Peer, what: Downstream) -> None:
+        sender = to.add_downstream(self._forwarder.subscribe(source), what)
+        self._forwarder.prepare_sender(sender, source)
 
     async def leave(self, peer_id: str) -> None:
         async with self._lock:
@@ -109,7 +111,7 @@ class MediaRoom:
             subscribers = [m.peer for m in self.members.values() if m.peer is not peer]
             for other in subscribers:
                 other.drop_downstream(peer.id, source_name)
-                other.add_downstream(self._forwarder.subscribe(source), Downstream(peer.id, source_name))
+                self._forward(source, other, Downstream(peer.id, source_name))
         await asyncio.gather(*(p.negotiate() for p in subscribers), return_exceptions=True)
         if source_name == "screen":
             await self.announce()
