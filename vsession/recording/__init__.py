@@ -1,0 +1,1 @@
+"""Consent-gated recording: the age-encrypted segment files and what writes them."""
