@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.inprocess import inprocess_call  # noqa: F401 (a fixture for tests/sfu and tests/recording)
 from vsession.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,8 +12,18 @@ from aiohttp import web
 from vsession.appkeys import AUDIT, AUTH, DB, SERVICES, SETTINGS
 from vsession.clock import Clock
 from vsession.config import Settings
-from vsession.http import auth_api, csrf, errors, guest_api, pages, rooms_api, security_headers
+from vsession.http import (
+    auth_api,
+    csrf,
+    errors,
+    guest_api,
+    pages,
+    recordings_api,
+    rooms_api,
+    security_headers,
+)
 from vsession.http.health import healthz
+from vsession.recording import library
 from vsession.rooms import sessions
 from vsession.services import Services, open_services
 from vsession.sfu.ice import offer_loopback
@@ -29,6 +39,7 @@ async def housekeeping(services: Services) -> None:
     while True:
         try:
             await sessions.close_overdue(services)
+            await library.apply_retention(services)
         except Exception:
             log.exception("housekeeping failed")
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
@@ -61,6 +72,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     auth_api.add_routes(app)
     rooms_api.add_routes(app)
     guest_api.add_routes(app)
+    recordings_api.add_routes(app)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static/", web_dir(), follow_symlinks=False)
     return app

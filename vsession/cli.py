@@ -18,7 +18,9 @@ from vsession.auth import enrolment
 from vsession.auth.context import normalise_username
 from vsession.config import ConfigError, Settings, load_settings
 from vsession.keyfile import read_key
+from vsession.recording import age, library
 from vsession.services import Services, audit_key_path, open_database, open_services
+from vsession.store import consent as consent_store
 from vsession.store import therapists, web_sessions
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
@@ -61,6 +63,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     link.add_argument("--admin", action="store_true", help="the new therapist may invite colleagues")
     link.set_defaults(run=cmd_setup_link)
+
+    keys = commands.add_parser("keys", help="the practice's recording keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    generate = keys.add_parser("generate", help="write an identity file (keep it OFF this server)")
+    generate.add_argument("-o", "--output", required=True, type=Path, help="identity file to create")
+    generate.set_defaults(run=cmd_keys_generate, settings_free=True)
+
+    recordings = commands.add_parser("recordings", help="encrypted recordings").add_subparsers(
+        dest="recordings_command", required=True, metavar="ACTION"
+    )
+    recordings.add_parser("list", parents=[common], help="list recordings").set_defaults(
+        run=cmd_recordings_list
+    )
+    check = recordings.add_parser("verify", help="say COMPLETE, TRUNCATED or TAMPERED")
+    check.add_argument("file", type=Path)
+    check.add_argument("-i", "--identity", required=True, type=Path, help="identity file")
+    check.set_defaults(run=cmd_recordings_verify, settings_free=True)
+    open_file = recordings.add_parser("decrypt", help="decrypt a recording (like `age -d`)")
+    open_file.add_argument("file", type=Path)
+    open_file.add_argument("-i", "--identity", required=True, type=Path, help="identity file")
+    open_file.add_argument("-o", "--output", required=True, type=Path, help="plaintext WebM to create")
+    open_file.add_argument(
+        "--salvage", action="store_true", help="write the authenticated prefix of a truncated file"
+    )
+    open_file.set_defaults(run=cmd_recordings_decrypt, settings_free=True)
+    remove = recordings.add_parser(
+        "delete", parents=[common], help="destroy a recording, with an audit receipt"
+    )
+    remove.add_argument("recording_id")
+    remove.set_defaults(run=cmd_recordings_delete)
 
     user = commands.add_parser("user", help="manage therapist accounts").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
@@ -211,8 +244,96 @@ async def cmd_user_reset_2fa(args: argparse.Namespace, settings: Settings) -> in
     return await _change_account(args, settings, "reset-2fa")
 
 
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    identity, recipient = age.generate_identity()
+    try:
+        age.write_identity_file(args.output, identity, recipient)
+    except FileExistsError:
+        print(f"vsession: {args.output} exists; not overwriting a key", file=sys.stderr)
+        return 2
+    print(
+        f"Identity written to {args.output}. Keep it off this server: whoever holds it can open recordings."
+    )
+    print("Put this in the server's settings as recording_recipient:")
+    print(recipient)
+    return 0
+
+
+async def cmd_recordings_list(args: argparse.Namespace, settings: Settings) -> int:
+    services = await open_services(settings)
+    try:
+        rows = await library.listing(services, None)
+    finally:
+        await services.close()
+    print(f"{'id':<18} {'session':<18} {'seg':>3} {'state':<9} {'bytes':>10}  ciphertext sha256")
+    for r in rows:
+        print(
+            f"{r['id']:<18} {r['session']:<18} {r['segment']:>3} {r['state']:<9} {r['bytes'] or 0:>10}"
+            f"  {r['ciphertext_sha256'] or ''}"
+        )
+    return 0
+
+
+def _identities(path: Path) -> list[Any] | None:
+    try:
+        return age.read_identities(path)
+    except (OSError, ValueError) as exc:
+        print(f"vsession: cannot read identity file {path}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_recordings_verify(args: argparse.Namespace) -> int:
+    identities = _identities(args.identity)
+    if identities is None:
+        return 2
+    try:
+        result = age.verify(args.file, identities)
+    except (OSError, age.AgeError) as exc:
+        print(f"vsession: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.status}: {result.detail}")
+    return 0 if result.status == age.Status.COMPLETE else 1
+
+
+def cmd_recordings_decrypt(args: argparse.Namespace) -> int:
+    identities = _identities(args.identity)
+    if identities is None:
+        return 2
+    try:
+        with open(args.output, "xb") as out:
+            result = age.decrypt(args.file, identities, out, salvage=args.salvage)
+    except FileExistsError:
+        print(f"vsession: {args.output} exists; not overwriting", file=sys.stderr)
+        return 2
+    except (OSError, age.AgeError) as exc:
+        print(f"vsession: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.status}: {result.detail}; wrote {result.written} bytes")
+    if result.written == 0 and result.status != age.Status.COMPLETE:
+        args.output.unlink(missing_ok=True)
+    return 0 if result.status == age.Status.COMPLETE or (args.salvage and result.written) else 1
+
+
+async def cmd_recordings_delete(args: argparse.Namespace, settings: Settings) -> int:
+    services = await open_services(settings)
+    try:
+        async with services.db.transaction() as tx:
+            row = await consent_store.recording(tx, args.recording_id)
+        if row is None or row["state"] in ("deleted", "writing"):
+            print(f"vsession: no finished recording {args.recording_id!r}", file=sys.stderr)
+            return 1
+        await library.delete(services, row, "admin:cli", "deleted by admin")
+    finally:
+        await services.close()
+    print(f"deleted {args.recording_id}; receipt written to the audit log")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "settings_free", False):
+        # Key and file tools work anywhere, e.g. on the practice's own computer, with no server settings.
+        return int(args.run(args))
     try:
         settings = settings_from(args)
     except ConfigError as exc:

@@ -54,6 +54,12 @@ class Settings:
     # How media is forwarded: "passthrough" (encoded frames, no transcoding) or "decoding" (aiortc's
     # MediaRelay, which decodes and re-encodes per receiver; kept as a fallback and benchmark baseline).
     relay: str = "passthrough"
+    # Recordings are encrypted to these age recipients (public keys, "age1..."); the matching
+    # identities stay off the server. No recipient: recording is refused.
+    recording_recipient: str = ""
+    breakglass_recipient: str = ""
+    # Recordings older than this are deleted automatically, with a receipt in the audit log.
+    retention_days: int = 30
 
     @property
     def db_path(self) -> Path:
@@ -131,6 +137,13 @@ def _validate(s: Settings) -> None:
         raise ConfigError("tls_cert" if s.tls_cert is None else "tls_key", "tls_cert and tls_key go together")
     if s.self_signed and s.tls_cert is not None:
         raise ConfigError("self_signed", "use either self_signed or tls_cert/tls_key, not both")
+    for name in ("recording_recipient", "breakglass_recipient"):
+        if getattr(s, name) and not getattr(s, name).startswith("age1"):
+            raise ConfigError(
+                name, "must be an age X25519 recipient (age1...), from `vsession keys generate`"
+            )
+    if s.retention_days < 0:
+        raise ConfigError("retention_days", f"must be 0 (keep) or more, got {s.retention_days}")
     if s.relay not in RELAYS:
         raise ConfigError("relay", f"must be one of {', '.join(RELAYS)}, got {s.relay!r}")
     for url in s.ice_servers:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vsession.audit import AuditLog
@@ -11,6 +11,7 @@ from vsession.auth.secretbox import SecretBox
 from vsession.clock import Clock, SystemClock
 from vsession.config import Settings
 from vsession.keyfile import load_or_create_key
+from vsession.recording.service import Recordings
 from vsession.rooms.registry import Registry
 from vsession.sfu.forwarding import make_forwarder
 from vsession.sfu.ice import rtc_configuration
@@ -42,6 +43,10 @@ class Services:
     auth: AuthContext
     registry: Registry
     sfu: SFU
+    recordings: Recordings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recordings = Recordings(self)
 
     async def close(self) -> None:
         await self.sfu.close()

@@ -32,6 +32,7 @@ class CallClient:
         self.participants: list[dict[str, Any]] = []
         self.chat: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self.messages: list[dict[str, Any]] = []  # everything else the server said, in order
         self.offers = 0
         self.pc: RTCPeerConnection | None = None
         self._streams: dict[str, dict[str, Any]] = {}
@@ -67,6 +68,8 @@ class CallClient:
                 self.joined.set()
             elif kind == "error":
                 self.errors.append(data["error"])
+            else:
+                self.messages.append(data)
 
     async def _answer(self, offer: dict[str, Any]) -> None:
         self.offers += 1
@@ -99,6 +102,9 @@ class CallClient:
                     self.last_video[peer] = frame
                 if self.on_frame is not None:
                     self.on_frame(peer, source, frame)
+
+    def last(self, kind: str) -> dict[str, Any] | None:
+        return next((m for m in reversed(self.messages) if m.get("type") == kind), None)
 
     async def close(self) -> None:
         for task in self._tasks:

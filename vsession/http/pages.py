@@ -44,6 +44,12 @@ async def call(request: web.Request) -> web.StreamResponse:
     return page("call.html")
 
 
+async def recordings(request: web.Request) -> web.StreamResponse:
+    if await optional_session(request) is None:
+        raise web.HTTPFound("/login")
+    return page("recordings.html")
+
+
 async def join(request: web.Request) -> web.StreamResponse:
     return page("join.html")
 
@@ -56,3 +62,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/j/{sid}", join)
     app.router.add_get("/call/{sid}", call)
+    app.router.add_get("/recordings", recordings)

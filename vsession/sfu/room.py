@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCRtpReceiver
 
@@ -45,11 +45,24 @@ class CallFull(Exception):
     pass
 
 
+class RoomListener(Protocol):
+    """Told of changes BEFORE they take effect (consent closes the recorder's gate first)."""
+
+    async def member_joining(self, peer_id: str) -> None: ...
+
+    async def member_joined(self, peer_id: str) -> None: ...
+
+    async def member_leaving(self, peer_id: str, reason: str) -> None: ...
+
+    async def session_ended(self) -> None: ...
+
+
 class MediaRoom:
     def __init__(self, config: RTCConfiguration, forwarder: Forwarder) -> None:
         self._config = config
         self._forwarder = forwarder
         self.members: dict[str, Member] = {}
+        self.listener: RoomListener | None = None
         self._lock = asyncio.Lock()
 
     async def join(self, peer_id: str, name: str, role: str, send: Send) -> Peer:
@@ -58,9 +71,13 @@ class MediaRoom:
         stale: list[Peer] = []
         async with self._lock:
             if peer_id in self.members:
+                if self.listener is not None:
+                    await self.listener.member_leaving(peer_id, "reconnected")
                 stale = await self._remove(peer_id)
             if len(self.members) >= MAX_PARTICIPANTS:
                 raise CallFull
+            if self.listener is not None:
+                await self.listener.member_joining(peer_id)
             peer = Peer(peer_id, self._config, send, self._published, self._forwarder.prepare_receiver)
             member = Member(peer, name, role, send)
             self.members[peer_id] = member
@@ -75,16 +92,20 @@ class MediaRoom:
                 await peer.negotiate()
         await asyncio.gather(*(p.negotiate() for p in stale), return_exceptions=True)
         await self.announce()
+        if self.listener is not None:
+            await self.listener.member_joined(peer_id)
         return peer
 
     def _forward(self, source: Source, to: Peer, what: Downstream) -> None:
         sender = to.add_downstream(self._forwarder.subscribe(source), what)
         self._forwarder.prepare_sender(sender, source)
 
-    async def leave(self, peer_id: str) -> None:
+    async def leave(self, peer_id: str, reason: str = "left") -> None:
         async with self._lock:
             if peer_id not in self.members:
                 return
+            if self.listener is not None:
+                await self.listener.member_leaving(peer_id, reason)
             others = await self._remove(peer_id)
         await asyncio.gather(*(p.negotiate() for p in others), return_exceptions=True)
         await self.announce()
@@ -151,6 +172,8 @@ class MediaRoom:
         await self.broadcast({"type": "participants", "list": [m.describe() for m in self.members.values()]})
 
     async def close(self) -> None:
+        if self.listener is not None:
+            await self.listener.session_ended()
         async with self._lock:
             for peer_id in list(self.members):
                 await self._remove(peer_id)
@@ -169,11 +192,11 @@ class SFU:
             self.rooms[session_id] = MediaRoom(self._config, self.forwarder)
         return self.rooms[session_id]
 
-    async def leave(self, session_id: str, peer_id: str) -> None:
+    async def leave(self, session_id: str, peer_id: str, reason: str = "left") -> None:
         room = self.rooms.get(session_id)
         if room is None:
             return
-        await room.leave(peer_id)
+        await room.leave(peer_id, reason)
         if not room.members:
             self.rooms.pop(session_id, None)
 

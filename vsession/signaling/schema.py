@@ -17,7 +17,13 @@ MESSAGES: dict[str, dict[str, tuple[type, int]]] = {
     "screen": {"on": (bool, 0)},
     "media": {"audio": (bool, 0), "video": (bool, 0)},
     "chat": {"text": (str, MAX_CHAT)},
+    "record": {"action": (str, 16)},
+    "consent": {"request": (str, 64), "prompt": (str, 64), "answer": (str, 16)},
+    "withdraw": {},
 }
+
+
+RECORD_ACTIONS = ("request", "stop", "ask_again")
 
 
 class Invalid(ValueError):
@@ -29,6 +35,8 @@ def parse(data: str) -> dict[str, Any]:
         message = json.loads(data)
     except ValueError:
         raise Invalid("That message is not valid JSON.") from None
+    except RecursionError:  # a few thousand nested brackets fit in one message
+        raise Invalid("That message is nested too deeply.") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise Invalid("A message is a JSON object with a string 'type'.")
     fields = MESSAGES.get(message["type"])
@@ -40,4 +48,8 @@ def parse(data: str) -> dict[str, Any]:
             raise Invalid(f"'{message['type']}' needs a {kind.__name__} field '{name}'.")
         if isinstance(value, str) and len(value) > limit:
             raise Invalid(f"Field '{name}' is too long.")
+    if message["type"] == "record" and message["action"] not in RECORD_ACTIONS:
+        raise Invalid(f"'record' action is one of {', '.join(RECORD_ACTIONS)}.")
+    if message["type"] == "consent" and message["answer"] not in ("accept", "decline"):
+        raise Invalid("A consent answer is 'accept' or 'decline'.")
     return message

@@ -19,6 +19,7 @@ from vsession.rooms.access import owned
 from vsession.rooms.invites import GUEST_COOKIE
 from vsession.services import Services
 from vsession.sfu.ice import browser_ice_servers
+from vsession.sfu.peer import Peer
 from vsession.sfu.room import THERAPIST_PEER, CallFull, guest_peer_id
 from vsession.signaling import schema
 from vsession.signaling.ratelimit import TokenBucket
@@ -41,6 +42,7 @@ class Caller:
     seat: int = 0
     session_token: str | None = None
     in_call: bool = False
+    peer: Peer | None = None  # this socket's connection in the call; a later join may replace it
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -89,7 +91,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 def _ws() -> web.WebSocketResponse:
-    return web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=20)
+    # aiohttp refuses a message of max_msg_size bytes or more; a message of exactly 64 KiB is allowed.
+    return web.WebSocketResponse(max_msg_size=MAX_MESSAGE + 1, heartbeat=20)
 
 
 async def _register(services: Services, caller: Caller) -> None:
@@ -104,8 +107,16 @@ async def _register(services: Services, caller: Caller) -> None:
     await caller.ws.send_json({"type": "state", "state": seat.state if seat else "removed"})
 
 
+def _still_mine(services: Services, caller: Caller) -> bool:
+    """Whether the call still holds this socket's connection: a later join (a reload, a reconnect
+    while this socket had not yet been found dead) replaces it, and then it must not act for it."""
+    room = services.sfu.rooms.get(caller.session_id or "")
+    member = room.members.get(caller.peer_id) if room is not None else None
+    return member is not None and member.peer is caller.peer
+
+
 async def _unregister(services: Services, caller: Caller) -> None:
-    if caller.in_call and caller.session_id is not None:
+    if caller.in_call and caller.session_id is not None and _still_mine(services, caller):
         await services.sfu.leave(caller.session_id, caller.peer_id)
     if caller.role == "therapist":
         services.registry.drop_therapist(caller.therapist_id, caller.ws)
@@ -159,15 +170,19 @@ async def _dispatch(services: Services, caller: Caller, message: dict[str, Any])
         return _error("This connection is not for a session.")
     if kind == "join":
         return await _join(services, caller)
+    if kind in ("record", "consent", "withdraw"):
+        # Checked (and forgeries audited) by the consent machine whether or not this page is in the call.
+        return await _consent(services, caller, message)
     if not caller.in_call:
         return _error("Join the call first.")
     room = services.sfu.room(caller.session_id)
     member = room.members.get(caller.peer_id)
     if kind == "leave":
         caller.in_call = False
-        await services.sfu.leave(caller.session_id, caller.peer_id)
+        if _still_mine(services, caller):
+            await services.sfu.leave(caller.session_id, caller.peer_id)
         return {"type": "left"}
-    if member is None:
+    if member is None or member.peer is not caller.peer:
         caller.in_call = False
         return _error("You are no longer in the call. Join again.")
     if kind == "answer":
@@ -186,6 +201,26 @@ async def _dispatch(services: Services, caller: Caller, message: dict[str, Any])
             await room.broadcast({"type": "chat", "from": caller.peer_id, "name": member.name, "text": text})
         return None
     return _error("Unknown message.")
+
+
+async def _consent(services: Services, caller: Caller, message: dict[str, Any]) -> dict[str, Any] | None:
+    assert caller.session_id is not None
+    consent = services.recordings.consent_for(caller.session_id)
+    if caller.peer_id not in consent.room.members and message["type"] != "record":
+        return _error("Join the call first.")
+    if message["type"] == "record":
+        action = message["action"]
+        if action == "request":
+            await consent.request_recording(caller.peer_id)
+        elif action == "ask_again":
+            await consent.ask_again(caller.peer_id)
+        else:
+            await consent.stop(caller.peer_id, "stopped by therapist")
+    elif message["type"] == "consent":
+        await consent.answer(caller.peer_id, message)
+    else:
+        await consent.withdraw(caller.peer_id)
+    return None
 
 
 async def _join(services: Services, caller: Caller) -> dict[str, Any] | None:
@@ -211,10 +246,10 @@ async def _join(services: Services, caller: Caller) -> dict[str, Any] | None:
             await caller.ws.send_json(message)
 
     # Say who you are before the first offer and participant list, so the page can tell itself apart.
-    # Recording is not built yet; the indicator is fed from the server from day one.
-    await send({"type": "joined", "id": caller.peer_id, "recording": "stopped"})
+    consent = services.recordings.consent_for(caller.session_id)
+    await send({"type": "joined", "id": caller.peer_id, "recording": consent.state})
     try:
-        await services.sfu.room(caller.session_id).join(caller.peer_id, name, caller.role, send)
+        caller.peer = await services.sfu.room(caller.session_id).join(caller.peer_id, name, caller.role, send)
     except CallFull:
         return _error("This call is full.")
     caller.in_call = True

@@ -110,4 +110,49 @@ CREATE TABLE seats (
     PRIMARY KEY (session_id, seat)
 )
 """,
+    # v4: recording consent and encrypted recordings. Answers are rows of their own, never updated,
+    # so the history of who agreed to what, and when, is kept (and chained in the audit log).
+    """
+CREATE TABLE consent_requests (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES therapy_sessions(id),
+    text_version TEXT NOT NULL,
+    text_sha256 TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    ended_at REAL,
+    end_reason TEXT
+)
+-- ;
+CREATE TABLE consent_answers (
+    id INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL REFERENCES consent_requests(id),
+    participant TEXT NOT NULL,
+    prompt_id TEXT NOT NULL,
+    answer TEXT NOT NULL CHECK (answer IN ('accept', 'decline', 'withdraw', 'void')),
+    reason TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL
+)
+-- ;
+CREATE INDEX consent_answers_request ON consent_answers(request_id)
+-- ;
+CREATE TABLE recordings (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES therapy_sessions(id),
+    request_id TEXT NOT NULL REFERENCES consent_requests(id),
+    segment INTEGER NOT NULL,
+    therapist_id INTEGER NOT NULL REFERENCES therapists(id),
+    participants TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    end_reason TEXT,
+    bytes INTEGER,
+    ciphertext_sha256 TEXT,
+    state TEXT NOT NULL CHECK (state IN ('writing', 'complete', 'failed', 'deleted')),
+    deleted_at REAL
+)
+-- ;
+CREATE INDEX recordings_therapist ON recordings(therapist_id, state)
+""",
 ]

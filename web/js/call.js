@@ -1,6 +1,7 @@
 // The call screen shared by the therapist's and the client's pages: tiles with names, mute and
 // camera-off, device choice, connection state and quality, screen share, chat, leave, and the
 // recording indicator. It only shows what the server says; the server decides.
+import { mountConsent } from "./consent.js";
 import { el } from "./dom.js";
 import { CallConnection } from "./protocol.js";
 import { QualityMeter } from "./quality.js";
@@ -14,7 +15,7 @@ const STATE_TEXT = {
   ended: "The call has ended",
 };
 
-export function mountCall(container, { query, media, selfName, onclosed = () => {} }) {
+export function mountCall(container, { query, media, selfName, therapist = false, onclosed = () => {} }) {
   const call = new CallConnection(query);
   window.vsessionCall = call; // for the browser tests' getStats checks
   const tiles = el("div", { class: "tiles" });
@@ -31,6 +32,7 @@ export function mountCall(container, { query, media, selfName, onclosed = () => 
   const rejoinButton = el("button", { type: "button", id: "rejoin", class: "hidden" }, "Rejoin");
   const errorLine = el("p", { class: "error", id: "call-error", role: "alert" });
 
+  const consentSlot = el("div", { class: "consent-slot" });
   const selfTile = tile("self", `${selfName} (you)`);
   selfTile.video.muted = true;
   selfTile.video.srcObject = media.stream;
@@ -41,6 +43,7 @@ export function mountCall(container, { query, media, selfName, onclosed = () => 
       "section",
       { class: "call" },
       el("div", { class: "call-status" }, state, quality, recording),
+      consentSlot,
       tiles,
       el("div", { class: "controls" }, micButton, camButton, screenButton, media.controls({ preview: false }), leaveButton, rejoinButton),
       errorLine,
@@ -63,6 +66,11 @@ export function mountCall(container, { query, media, selfName, onclosed = () => 
     if (id !== "self") video.srcObject = stream;
     return { root, video, label, flags, stream };
   }
+
+  mountConsent(consentSlot, call, {
+    therapist,
+    names: (id) => (id === call.id ? "You" : peers.get(id)?.label.textContent || id),
+  });
 
   call.local = { camera: media.camera, microphone: media.microphone };
   media.onchange = (source, track) => {

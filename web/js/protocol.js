@@ -28,6 +28,9 @@ export class CallConnection {
     this.onrecording = () => {}; // ("recording" | "paused" | "stopped")
     this.onerror = () => {};
     this.onclosed = () => {}; // (reason) the server ended our place in the call
+    this.onconsentprompt = () => {}; // ({request, prompt, version, text})
+    this.onconsentstatus = () => {}; // (therapist only) ({request, state, answers})
+    this.onconsentclosed = () => {}; // ({request, reason})
   }
 
   start() {
@@ -76,6 +79,15 @@ export class CallConnection {
         break;
       case "recording":
         this.onrecording(message.state);
+        break;
+      case "consent_prompt":
+        this.onconsentprompt(message);
+        break;
+      case "consent_status":
+        this.onconsentstatus(message);
+        break;
+      case "consent_closed":
+        this.onconsentclosed(message);
         break;
       case "state":
         if (["denied", "removed", "ended"].includes(message.state)) {
@@ -179,6 +191,19 @@ export class CallConnection {
 
   chat(text) {
     this.send({ type: "chat", text });
+  }
+
+  /** Therapist only: "request", "stop" or "ask_again". The server refuses it from anyone else. */
+  record(action) {
+    this.send({ type: "record", action });
+  }
+
+  answerConsent(request, prompt, answer) {
+    this.send({ type: "consent", request, prompt, answer });
+  }
+
+  withdrawConsent() {
+    this.send({ type: "withdraw" });
   }
 
   leave() {

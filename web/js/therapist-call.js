@@ -17,6 +17,7 @@ async function start() {
       query: `role=therapist&session=${encodeURIComponent(sessionId)}`,
       media,
       selfName: me.name,
+      therapist: true,
       onclosed: () => {
         page.dataset.state = "ended";
       },

@@ -1,4 +1,4 @@
-"""An in-process server (so tests can reach the SFU's internals) with real aiortc peers."""
+"""An in-process server (so tests can reach the SFU's and recorder's internals) with real aiortc peers."""
 
 from __future__ import annotations
 
@@ -43,11 +43,17 @@ def free_port() -> int:
 async def inprocess_call(
     aiohttp_server: Callable[..., Awaitable[object]], tmp_path: Path
 ) -> Callable[[int], Awaitable[InProcessCall]]:
-    async def make(clients: int, relay: str = "passthrough") -> InProcessCall:
+    async def make(clients: int, relay: str = "passthrough", **more: object) -> InProcessCall:
         port = free_port()
         settings = load_settings(
             environ={},
-            overrides={"data_dir": tmp_path / "data", "port": port, "ice_loopback": True, "relay": relay},
+            overrides={
+                "data_dir": tmp_path / "data",
+                "port": port,
+                "ice_loopback": True,
+                "relay": relay,
+                **more,
+            },
         )
         app: web.Application = create_app(settings)
         await aiohttp_server(app, port=port)

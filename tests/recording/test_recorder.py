@@ -1,0 +1,90 @@
+"""Consent-gated recording end to end with real aiortc peers through an in-process server: the
+file decrypts with the stock `age` tool and ffprobe sees one video and one audio track per
+consenting participant."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from aiortc import AudioStreamTrack
+
+from tests.support.call_client import CallClient
+from tests.support.media import ColourTrack
+from vsession.recording import age
+
+RED, GREEN = (220, 40, 40), (40, 200, 40)
+
+
+def make_key(tmp_path: Path) -> tuple[Path, str]:
+    identity, recipient = age.generate_identity()
+    path = tmp_path / "practice-identity.txt"
+    age.write_identity_file(path, identity, recipient)
+    return path, recipient
+
+
+def peer(call, who, colour) -> CallClient:
+    url, headers = call.ws(who)
+    return CallClient(url, headers, {"camera": ColourTrack(colour), "microphone": AudioStreamTrack()})
+
+
+def stock_age_decrypt(identity: Path, encrypted: Path, plain: Path) -> None:
+    subprocess.run(["age", "-d", "-i", str(identity), "-o", str(plain), str(encrypted)], check=True)
+
+
+def ffprobe_streams(path: Path) -> list[dict]:
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name:stream_tags=title",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)["streams"]
+
+
+async def test_consented_recording_decrypts_with_stock_age(inprocess_call, tmp_path: Path) -> None:
+    identity, recipient = make_key(tmp_path)
+    call = await inprocess_call(clients=1, recording_recipient=recipient)
+    therapist = peer(call, call.therapist.agent, RED)
+    client = peer(call, call.clients[0], GREEN)
+    try:
+        await therapist.join()
+        await client.join()
+        await therapist.wait_for(
+            lambda: therapist.frames[("s1", "camera")] >= 5 and client.frames[("t", "camera")] >= 5
+        )
+        await therapist.send({"type": "record", "action": "request"})
+        await client.wait_for(lambda: client.last("consent_prompt") is not None)
+        prompt = client.last("consent_prompt")
+        await client.send(
+            {"type": "consent", "request": prompt["request"], "prompt": prompt["prompt"], "answer": "accept"}
+        )
+        await client.wait_for(lambda: (client.last("recording") or {}).get("state") == "recording")
+        await therapist.wait_for(lambda: therapist.frames[("s1", "camera")] >= 100)
+        await client.send({"type": "withdraw"})
+        await therapist.wait_for(lambda: (therapist.last("recording") or {}).get("state") == "paused")
+    finally:
+        await therapist.close()
+        await client.close()
+
+    files = list((call.services.settings.data_dir / "recordings").glob("*.age"))
+    assert len(files) == 1
+    plain = tmp_path / "out.webm"
+    stock_age_decrypt(identity, files[0], plain)
+    streams = ffprobe_streams(plain)
+    assert sorted((s["codec_type"], s["tags"]["title"]) for s in streams) == [
+        ("audio", "s1 microphone"),
+        ("audio", "t microphone"),
+        ("video", "s1 camera"),
+        ("video", "t camera"),
+    ]

@@ -1,0 +1,206 @@
+"""One recording segment: the consenting participants' encoded packets, remuxed with PyAV into
+WebM (one track per participant and kind, no transcoding), written only through the encrypting
+writer. The gate is checked before every packet; once it closes, nothing more is written."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+from av import Packet
+
+from vsession.consent.gate import Gate
+from vsession.recording.age import EncryptingWriter
+from vsession.sfu.passthrough import Subscription
+
+log = logging.getLogger("vsession.recording")
+
+FIRST_PACKET_WAIT = 3.0  # seconds to wait for every track's first packet (a keyframe for video)
+SYNC_SECONDS = 1.0  # fsync at least this often, so a crash loses about a second
+
+
+@dataclass
+class Input:
+    participant: str
+    source: str  # "camera" | "microphone"
+    subscription: Subscription
+    stream: av.stream.Stream | None = None
+    base_pts: int = 0
+    offset: int = 0  # in the packet's time base: when this track started, after the segment did
+
+
+def vp8_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a VP8 keyframe header (RFC 6386 §9.1)."""
+    return int.from_bytes(data[6:8], "little") & 0x3FFF, int.from_bytes(data[8:10], "little") & 0x3FFF
+
+
+class SegmentRecorder:
+    def __init__(
+        self,
+        gate: Gate,
+        epoch: int,
+        path: Path,
+        recipients: list[str],
+        inputs: list[Input],
+        on_writing: Callable[[bool], Awaitable[None]],
+        on_error: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.gate = gate
+        self.epoch = epoch
+        self.path = path
+        self.recipients = recipients
+        self.inputs = inputs
+        self._on_writing = on_writing
+        self._on_error = on_error
+        self._file: object | None = None
+        self._writer: EncryptingWriter | None = None
+        self._container: av.container.OutputContainer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._failed = False
+        self._error_task: asyncio.Task[None] | None = None
+        self.packets_written = 0
+        self.last_written_at = 0.0
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        handle = os.fdopen(fd, "wb")
+        self._file = handle
+        self._writer = EncryptingWriter(handle, self.recipients)
+        self._tasks.append(asyncio.create_task(self._run()))
+
+    async def _run(self) -> None:
+        try:
+            firsts = await self._first_packets()
+            if not firsts:
+                return
+            self._open_container(firsts)
+            await self._on_writing(True)
+            for item, packet in firsts:
+                if not self._write(item, packet):
+                    return
+            self._tasks.append(asyncio.create_task(self._sync_timer()))
+            await asyncio.gather(*(self._pump(item) for item, _ in firsts))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._fail(exc)
+
+    async def _first_packets(self) -> list[tuple[Input, Packet]]:
+        """Every track's first packet (subscriptions start video on a keyframe); tracks that give
+        nothing in time are left out of this segment."""
+        started = time.monotonic()
+
+        async def first(item: Input) -> tuple[Input, Packet] | None:
+            packet = await item.subscription.get()
+            if packet is None:
+                return None
+            item.base_pts = int(packet.pts or 0)
+            item.offset = int((time.monotonic() - started) / packet.time_base)
+            return item, packet
+
+        tasks = [asyncio.create_task(first(item)) for item in self.inputs]
+        done, pending = await asyncio.wait(tasks, timeout=FIRST_PACKET_WAIT)
+        for task in pending:
+            task.cancel()
+        return [r for t in done if (r := t.result()) is not None]
+
+    def _open_container(self, firsts: list[tuple[Input, Packet]]) -> None:
+        # Live Matroska: no seeking back (the bytes are already encrypted on disk), clusters of
+        # at most a second so a crash loses little, and a stream that still plays when cut short.
+        self._container = av.open(
+            self._writer,
+            "w",
+            format="webm",
+            options={"live": "1", "cluster_time_limit": "1000", "flush_packets": "1"},
+            buffer_size=4096,
+        )
+        for item, packet in sorted(firsts, key=lambda f: (f[0].participant, f[0].source)):
+            if item.source == "camera":
+                stream = self._container.add_stream("libvpx", rate=30)
+                stream.width, stream.height = vp8_size(bytes(packet))
+            else:
+                stream = self._container.add_stream("libopus", rate=48000)
+                stream.layout = "stereo"
+            stream.metadata["title"] = f"{item.participant} {item.source}"
+            item.stream = stream
+
+    async def _pump(self, item: Input) -> None:
+        while True:
+            packet = await item.subscription.get()
+            if packet is None or not self._write(item, packet):
+                return
+
+    def _write(self, item: Input, packet: Packet) -> bool:
+        """Mux one packet if, and only if, the gate is still open for this segment."""
+        if self._failed or not self.gate.allows(self.epoch) or self._container is None:
+            return False
+        pts = int(packet.pts or 0) - item.base_pts + item.offset
+        if pts < 0:
+            return True
+        packet.pts = packet.dts = pts
+        packet.stream = item.stream
+        self._container.mux(packet)
+        self.packets_written += 1
+        self.last_written_at = time.monotonic()
+        return True
+
+    async def _sync_timer(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_SECONDS)
+            if self._writer is not None:
+                self._writer.sync()
+
+    async def _fail(self, exc: BaseException) -> None:
+        if self._failed:
+            return
+        self._failed = True
+        self.gate.close()
+        log.error("recording segment failed: %s", exc)
+        # In a task of its own: handling the error finishes this segment, which cancels this task.
+        self._error_task = asyncio.create_task(self._on_error(f"{type(exc).__name__}: {exc}"[:200]))
+
+    async def finish(self) -> tuple[bool, int, str]:
+        """Stop, finalise the file, and return (complete, size, ciphertext SHA-256)."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for item in self.inputs:
+            item.subscription.close()
+        complete = not self._failed
+        try:
+            if self._container is not None and complete:
+                self._container.close()
+            if self._writer is not None:
+                # A failed segment gets no final chunk, so it reads TRUNCATED, as the DB says.
+                self._writer.close() if complete else self._writer.abort()
+        except Exception as exc:
+            complete = False
+            if self._writer is not None:
+                self._writer.abort()
+            log.exception("closing a recording segment failed", exc_info=exc)
+        finally:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()  # type: ignore[attr-defined]
+            await self._on_writing(False)
+        return complete, *_digest(self.path)
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
