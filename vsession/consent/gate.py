@@ -3,11 +3,14 @@ its segment began in. Only vsession.consent.machine opens it (grep for `_open(`)
 
 from __future__ import annotations
 
+import time
+
 
 class Gate:
     def __init__(self) -> None:
         self._is_open = False
         self.epoch = 0
+        self.closed_at = 0.0  # wall clock of the last closing, for the record of how fast it stopped
 
     def allows(self, epoch: int) -> bool:
         """Checked by the recorder before every packet it writes."""
@@ -18,6 +21,8 @@ class Gate:
         return self._is_open
 
     def close(self) -> None:
+        if self._is_open:
+            self.closed_at = time.time()
         self._is_open = False
 
     def _open(self) -> int:

@@ -150,7 +150,7 @@ class SegmentRecorder:
         packet.stream = item.stream
         self._container.mux(packet)
         self.packets_written += 1
-        self.last_written_at = time.monotonic()
+        self.last_written_at = time.time()
         return True
 
     async def _sync_timer(self) -> None:

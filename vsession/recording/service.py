@@ -51,6 +51,9 @@ class SegmentHandle:
                     "bytes": size,
                     "ciphertext_sha256": sha256,
                     "packets": self.recorder.packets_written,
+                    # How the cut-off went: the last packet written against the gate's closing.
+                    "last_packet_unix": round(self.recorder.last_written_at, 4),
+                    "gate_closed_unix": round(self.consent.gate.closed_at, 4),
                 },
             )
 
