@@ -233,6 +233,11 @@ class Consent:
             and all(request.answers.get(pid) == "accept" for pid in present)
         )
         if should_open and not self.gate.is_open:
+            if self.segment is not None:
+                # The gate was closed early (someone left) and the rest still all accept: the
+                # old segment ends here, or it would never be finalised, stored or audited.
+                segment, self.segment = self.segment, None
+                await segment.finish("participants changed")
             epoch = self.gate._open()
             self.segments += 1
             try:

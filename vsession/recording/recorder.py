@@ -18,13 +18,15 @@ import av
 from av import Packet
 
 from vsession.consent.gate import Gate
-from vsession.recording.age import EncryptingWriter
+from vsession.recording.age import CHUNK_SIZE, EncryptingWriter
 from vsession.sfu.passthrough import Subscription
 
 log = logging.getLogger("vsession.recording")
 
 FIRST_PACKET_WAIT = 3.0  # seconds to wait for every track's first packet (a keyframe for video)
-SYNC_SECONDS = 1.0  # fsync at least this often, so a crash loses about a second
+SYNC_SECONDS = 1.0  # no media waits longer than this unsealed, so a crash loses about a second
+SYNC_TICK = 0.25  # how often the timer looks
+CLUSTER_MS = 250  # the muxer holds the open cluster in memory: keep it short
 
 
 @dataclass
@@ -35,6 +37,16 @@ class Input:
     stream: av.stream.Stream | None = None
     base_pts: int = 0
     offset: int = 0  # in the packet's time base: when this track started, after the segment did
+
+
+def ebml_void(size: int) -> bytes:
+    """A Matroska Void element of exactly `size` bytes (at least 2), which every reader skips."""
+    if size < 2:
+        raise ValueError("a Void element takes at least 2 bytes")
+    if size <= 9:  # an empty payload, with a size field of size - 1 bytes
+        return b"\xec" + bytes([0x80 >> (size - 2)]) + bytes(size - 2)
+    payload = size - 9  # an 8-byte size field
+    return b"\xec\x01" + payload.to_bytes(7, "big") + bytes(payload)
 
 
 def vp8_size(data: bytes) -> tuple[int, int]:
@@ -68,6 +80,10 @@ class SegmentRecorder:
         self._error_task: asyncio.Task[None] | None = None
         self.packets_written = 0
         self.last_written_at = 0.0
+        self.padding_bytes = 0
+        # Since when media bytes have sat in the writer's partial chunk (None: nothing unsealed).
+        self._unsealed_since: float | None = None
+        self._seen = (0, 0)  # (plaintext bytes, chunks sealed) after the last mux
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -115,12 +131,12 @@ class SegmentRecorder:
 
     def _open_container(self, firsts: list[tuple[Input, Packet]]) -> None:
         # Live Matroska: no seeking back (the bytes are already encrypted on disk), clusters of
-        # at most a second so a crash loses little, and a stream that still plays when cut short.
+        # at most CLUSTER_MS so a crash loses little, and a stream that still plays when cut short.
         self._container = av.open(
             self._writer,
             "w",
             format="webm",
-            options={"live": "1", "cluster_time_limit": "1000", "flush_packets": "1"},
+            options={"live": "1", "cluster_time_limit": str(CLUSTER_MS), "flush_packets": "1"},
             buffer_size=4096,
         )
         for item, packet in sorted(firsts, key=lambda f: (f[0].participant, f[0].source)):
@@ -151,13 +167,46 @@ class SegmentRecorder:
         self._container.mux(packet)
         self.packets_written += 1
         self.last_written_at = time.time()
+        self._note_unsealed()
         return True
+
+    def _note_unsealed(self) -> None:
+        writer = self._writer
+        if writer is None or writer.plaintext_bytes == self._seen[0]:
+            return
+        if writer.chunks_written != self._seen[1] or self._unsealed_since is None:
+            # Only bytes from this packet on are unsealed now.
+            self._unsealed_since = time.monotonic()
+        self._seen = (writer.plaintext_bytes, writer.chunks_written)
+
+    def _seal_with_padding(self) -> None:
+        """age's STREAM seals only full chunks before the last, so a quiet second of media would
+        sit in memory. Fill the chunk with a Matroska Void element (between clusters: the muxer
+        hands over whole clusters and flushes after every packet) so it is sealed and fsynced.
+        The writer keeps one byte back for its final chunk: that byte is the Void's last."""
+        writer = self._writer
+        assert writer is not None
+        unsealed = writer.plaintext_bytes - writer.chunks_written * CHUNK_SIZE
+        size = CHUNK_SIZE + 1 - unsealed
+        if size < 2:
+            size += CHUNK_SIZE
+        writer.write(ebml_void(size))
+        self.padding_bytes += size
+        self._unsealed_since = None
+        self._seen = (writer.plaintext_bytes, writer.chunks_written)
 
     async def _sync_timer(self) -> None:
         while True:
-            await asyncio.sleep(SYNC_SECONDS)
-            if self._writer is not None:
-                self._writer.sync()
+            await asyncio.sleep(SYNC_TICK)
+            since = self._unsealed_since
+            try:
+                if since is not None and time.monotonic() - since >= SYNC_SECONDS - SYNC_TICK:
+                    self._seal_with_padding()
+                if self._writer is not None:
+                    self._writer.sync()
+            except Exception as exc:  # a disk error: fail closed
+                await self._fail(exc)
+                return
 
     async def _fail(self, exc: BaseException) -> None:
         if self._failed:
