@@ -100,9 +100,12 @@ class MediaRoom:
         sender = to.add_downstream(self._forwarder.subscribe(source), what)
         self._forwarder.prepare_sender(sender, source)
 
-    async def leave(self, peer_id: str, reason: str = "left") -> None:
+    async def leave(self, peer_id: str, reason: str = "left", peer: Peer | None = None) -> None:
+        """Leave the call; with `peer`, only if that connection is still the participant's (a
+        replaced connection closing late must not take its successor out)."""
         async with self._lock:
-            if peer_id not in self.members:
+            member = self.members.get(peer_id)
+            if member is None or (peer is not None and member.peer is not peer):
                 return
             if self.listener is not None:
                 await self.listener.member_leaving(peer_id, reason)
@@ -192,11 +195,13 @@ class SFU:
             self.rooms[session_id] = MediaRoom(self._config, self.forwarder)
         return self.rooms[session_id]
 
-    async def leave(self, session_id: str, peer_id: str, reason: str = "left") -> None:
+    async def leave(
+        self, session_id: str, peer_id: str, reason: str = "left", peer: Peer | None = None
+    ) -> None:
         room = self.rooms.get(session_id)
         if room is None:
             return
-        await room.leave(peer_id, reason)
+        await room.leave(peer_id, reason, peer)
         if not room.members:
             self.rooms.pop(session_id, None)
 

@@ -107,17 +107,9 @@ async def _register(services: Services, caller: Caller) -> None:
     await caller.ws.send_json({"type": "state", "state": seat.state if seat else "removed"})
 
 
-def _still_mine(services: Services, caller: Caller) -> bool:
-    """Whether the call still holds this socket's connection: a later join (a reload, a reconnect
-    while this socket had not yet been found dead) replaces it, and then it must not act for it."""
-    room = services.sfu.rooms.get(caller.session_id or "")
-    member = room.members.get(caller.peer_id) if room is not None else None
-    return member is not None and member.peer is caller.peer
-
-
 async def _unregister(services: Services, caller: Caller) -> None:
-    if caller.in_call and caller.session_id is not None and _still_mine(services, caller):
-        await services.sfu.leave(caller.session_id, caller.peer_id)
+    if caller.in_call and caller.session_id is not None:
+        await services.sfu.leave(caller.session_id, caller.peer_id, "disconnected", caller.peer)
     if caller.role == "therapist":
         services.registry.drop_therapist(caller.therapist_id, caller.ws)
         return
@@ -179,8 +171,7 @@ async def _dispatch(services: Services, caller: Caller, message: dict[str, Any])
     member = room.members.get(caller.peer_id)
     if kind == "leave":
         caller.in_call = False
-        if _still_mine(services, caller):
-            await services.sfu.leave(caller.session_id, caller.peer_id)
+        await services.sfu.leave(caller.session_id, caller.peer_id, "left", caller.peer)
         return {"type": "left"}
     if member is None or member.peer is not caller.peer:
         caller.in_call = False
