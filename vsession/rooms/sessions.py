@@ -87,6 +87,9 @@ async def overview(services: Services, therapist_id: int) -> list[dict[str, Any]
 
 
 async def end(services: Services, session: TherapySession, actor: str, reason: str) -> None:
+    # The call ends first: its consent machine closes the recorder's gate and ends any recording
+    # request, before anything waits on the database or on the clients' sockets.
+    await services.sfu.end(session.id)
     async with services.db.transaction() as tx:
         seats = await therapy_sessions.seats_of(tx, session.id)
         await therapy_sessions.mark_ended(tx, session.id, services.clock.now())
