@@ -1,11 +1,15 @@
 """kill -9 of a live `vsession serve` in the middle of a recording: the file on disk verifies as
 TRUNCATED, `decrypt --salvage` gives its authenticated prefix, and that prefix plays with ffprobe,
-missing at most about a second at the end (the recorder seals and fsyncs at least once a second)."""
+missing at most about a second at the end (the recorder seals and fsyncs at least once a second).
+Started again, the server records the cut-off segment as failed, so it can be deleted."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -136,3 +140,34 @@ async def test_kill_9_mid_recording_leaves_a_truncated_file_whose_prefix_plays(t
     print(f"\nrecorded {recorded:.2f} s before kill -9; salvaged video covers {last_video - began:.2f} s;")
     print(f"lost at most {lost:.2f} s at the end")
     assert lost <= MAX_LOST_SECONDS, f"lost {lost:.2f} s of {recorded:.2f} s (packets: {seen})"
+
+    # Started again, the server records the cut-off segment as failed, with the size and SHA-256
+    # of what is on disk, in the DB and the audit chain; it can then be deleted like any other.
+    size, sha256 = encrypted.stat().st_size, hashlib.sha256(encrypted.read_bytes()).hexdigest()
+    again = start_call_server(tmp_path, f'recording_recipient = "{recipient}"', "retention_days = 30")
+    try:
+        data_dir = str(server.data_dir)
+        recording_id = encrypted.name.removesuffix(".age")
+        deadline = time.monotonic() + 30  # patience only
+        while True:
+            listed = vsession("recordings", "list", "--data-dir", data_dir)
+            [line] = [x.split() for x in listed.stdout.splitlines() if x.startswith(recording_id)]
+            if line[3] != "writing" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert line[3:] == ["failed", str(size), sha256], line
+        with contextlib.closing(
+            sqlite3.connect(f"file:{server.data_dir / 'vsession.sqlite3'}?mode=ro", uri=True)
+        ) as db:
+            stops = db.execute(
+                "SELECT outcome, details FROM audit_log WHERE action = 'recording.stop' AND object = ?",
+                (f"recording:{recording_id}",),
+            ).fetchall()
+        assert [(outcome, json.loads(details)["ciphertext_sha256"]) for outcome, details in stops] == [
+            ("failed", sha256)
+        ]
+        deleted = vsession("recordings", "delete", recording_id, "--data-dir", data_dir)
+        assert deleted.returncode == 0, deleted
+        assert not encrypted.exists()
+    finally:
+        again.stop()

@@ -3,12 +3,14 @@ The server never decrypts: it holds only the practice's public recipients."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 from typing import TYPE_CHECKING, Any
 
 from vsession.errors import Refusal
+from vsession.recording.recorder import digest
 from vsession.store import consent as store
 from vsession.store.db import Row
 
@@ -77,7 +79,40 @@ async def delete(services: Services, row: Row, actor: str, reason: str) -> None:
         )
 
 
+async def recover_interrupted(services: Services) -> int:
+    """Segments left 'writing' by a process that died mid-recording (kill -9, power loss): the file
+    verifies as TRUNCATED, with a salvageable prefix. Record each as failed, with its size and
+    ciphertext SHA-256, in the DB and the audit chain; otherwise it could never be downloaded,
+    deleted, or reached by retention."""
+    reason = "interrupted: the server stopped while writing"
+
+    def stranded(row: Row | None) -> bool:
+        return row is not None and row["state"] == "writing" and row["id"] not in services.recordings.live
+
+    async with services.db.transaction() as tx:
+        candidates = [r for r in await store.writing(tx) if stranded(r)]
+    for row in candidates:
+        size, sha256 = await asyncio.to_thread(digest, path_of(services, row))
+        async with services.db.transaction() as tx:
+            if not stranded(await store.recording(tx, row["id"])):
+                continue  # finished meanwhile
+            now = services.clock.now()
+            await store.finish_recording(tx, row["id"], "failed", reason, size, sha256, now)
+            await services.audit.append(
+                tx,
+                actor="system",
+                action="recording.stop",
+                obj=f"recording:{row['id']}",
+                outcome="failed",
+                details={"reason": reason, "bytes": size, "ciphertext_sha256": sha256},
+            )
+    return len(candidates)
+
+
 async def apply_retention(services: Services) -> int:
+    """Run by housekeeping at start-up and then every minute; a crash's leftovers are recorded
+    first, so retention reaches them too."""
+    await recover_interrupted(services)
     days = services.settings.retention_days
     if days == 0:
         return 0

@@ -242,14 +242,15 @@ class SegmentRecorder:
                 with contextlib.suppress(OSError):
                     self._file.close()  # type: ignore[attr-defined]
             await self._on_writing(False)
-        return complete, *_digest(self.path)
+        return complete, *digest(self.path)
 
 
-def _digest(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
+def digest(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of a file (0 and the empty hash if it is missing)."""
+    hasher = hashlib.sha256()
     size = 0
     with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
-            digest.update(chunk)
+            hasher.update(chunk)
             size += len(chunk)
-    return size, digest.hexdigest()
+    return size, hasher.hexdigest()

@@ -56,11 +56,15 @@ class SegmentHandle:
                     "gate_closed_unix": round(self.consent.gate.closed_at, 4),
                 },
             )
+        self.services.recordings.live.discard(self.recording_id)
 
 
 class Recordings:
     def __init__(self, services: Services) -> None:
         self.services = services
+        # Segments this process is writing; any other row left 'writing' was cut off by a crash
+        # (see vsession.recording.library.recover_interrupted).
+        self.live: set[str] = set()
 
     def consent_for(self, session_id: str) -> Consent:
         """The consent machine of this session's call, attached to the room as its listener."""
@@ -85,6 +89,7 @@ class Recordings:
             if name in RECORDED_SOURCES
         ]
         recording_id = secrets.token_urlsafe(12)
+        self.live.add(recording_id)  # before its row exists, so recovery never takes it for a crash's
         path = recordings_dir(services) / f"{recording_id}.age"
         request = consent.request
         assert request is not None

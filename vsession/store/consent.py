@@ -94,6 +94,10 @@ async def mark_deleted(tx: Tx, recording_id: str, now: float) -> None:
     )
 
 
+async def writing(tx: Tx) -> list[Row]:
+    return await tx.fetchall("SELECT * FROM recordings WHERE state = 'writing'")
+
+
 async def older_than(tx: Tx, before: float) -> list[Row]:
     return await tx.fetchall(
         "SELECT * FROM recordings WHERE state != 'deleted' AND started_at < ? AND state != 'writing'",
