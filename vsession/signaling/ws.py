@@ -4,6 +4,7 @@ every action that matters."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     try:
         await _serve(services, caller)
     finally:
-        await _unregister(services, caller)
+        # Shielded: aiohttp cancels the handler of a vanished client, and a half-done leave would
+        # keep a ghost in the call and its recording segment unfinished.
+        await asyncio.shield(_unregister(services, caller))
     return caller.ws
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,13 +43,22 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """BEGIN IMMEDIATE: take the write lock up front, so read-then-write is atomic."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            begin = asyncio.ensure_future(self._conn.execute("BEGIN IMMEDIATE"))
+            try:
+                await asyncio.shield(begin)
+            except asyncio.CancelledError:
+                # aiosqlite runs the BEGIN in its thread regardless; end it before letting go of the
+                # lock, or every later transaction fails ("cannot start a transaction within ...").
+                with contextlib.suppress(Exception):
+                    await begin
+                    await asyncio.shield(self._conn.execute("ROLLBACK"))
+                raise
             try:
                 yield Tx(self._conn)
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await asyncio.shield(self._conn.execute("ROLLBACK"))
                 raise
-            await self._conn.execute("COMMIT")
+            await asyncio.shield(self._conn.execute("COMMIT"))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         async with self.transaction() as tx:
