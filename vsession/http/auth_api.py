@@ -6,8 +6,7 @@ from aiohttp import web
 
 from vsession.appkeys import AUTH
 from vsession.auth import enrolment, login, sessions
-from vsession.auth.context import AuthError
-from vsession.http.guards import refusal, session_of
+from vsession.http.guards import session_of
 from vsession.http.json_body import json_error, read_fields
 from vsession.store import therapists
 from vsession.store.web_sessions import WebSession
@@ -25,22 +24,16 @@ def _signed_in(body: dict[str, object], token: str) -> web.Response:
 
 async def setup(request: web.Request) -> web.Response:
     f = await read_fields(request, token=str, name=str, username=str, password=str)
-    try:
-        token = await enrolment.complete_setup(
-            request.app[AUTH], f["token"], f["name"], f["username"], f["password"], _ip(request)
-        )
-    except AuthError as exc:
-        raise refusal(exc) from None
+    token = await enrolment.complete_setup(
+        request.app[AUTH], f["token"], f["name"], f["username"], f["password"], _ip(request)
+    )
     return _signed_in({"next": "/enrol"}, token)
 
 
 async def enrol_details(request: web.Request) -> web.Response:
     session = await session_of(request, "enrol")
     ctx = request.app[AUTH]
-    try:
-        account = await enrolment.enrolling_account(ctx, session)
-    except AuthError as exc:
-        raise refusal(exc) from None
+    account = await enrolment.enrolling_account(ctx, session)
     details = enrolment.enrolment_details(ctx, account)
     return web.json_response(
         {"username": account.username, "secret": details.secret, "qr": details.qr, "csrf": session.csrf_token}
@@ -50,19 +43,13 @@ async def enrol_details(request: web.Request) -> web.Response:
 async def enrol(request: web.Request) -> web.Response:
     session = await session_of(request, "enrol")
     f = await read_fields(request, code=str)
-    try:
-        token, codes = await enrolment.complete_enrolment(request.app[AUTH], session, f["code"])
-    except AuthError as exc:
-        raise refusal(exc) from None
+    token, codes = await enrolment.complete_enrolment(request.app[AUTH], session, f["code"])
     return _signed_in({"recovery_codes": codes, "next": "/dashboard"}, token)
 
 
 async def password_step(request: web.Request) -> web.Response:
     f = await read_fields(request, username=str, password=str)
-    try:
-        step = await login.password_step(request.app[AUTH], f["username"], f["password"], _ip(request))
-    except AuthError as exc:
-        raise refusal(exc) from None
+    step = await login.password_step(request.app[AUTH], f["username"], f["password"], _ip(request))
     return _signed_in({"next": step.next}, step.token)
 
 
@@ -70,16 +57,13 @@ async def code_step(request: web.Request) -> web.Response:
     f = await read_fields(request, code=str, kind=str)
     if f["kind"] not in ("totp", "recovery"):
         raise json_error(400, "Field 'kind' must be 'totp' or 'recovery'.")
-    try:
-        token = await login.code_step(
-            request.app[AUTH],
-            request.cookies.get(sessions.COOKIE),
-            f["code"],
-            _ip(request),
-            use_recovery=f["kind"] == "recovery",
-        )
-    except AuthError as exc:
-        raise refusal(exc) from None
+    token = await login.code_step(
+        request.app[AUTH],
+        request.cookies.get(sessions.COOKIE),
+        f["code"],
+        _ip(request),
+        use_recovery=f["kind"] == "recovery",
+    )
     return _signed_in({"next": "/dashboard"}, token)
 
 
@@ -120,10 +104,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def step_up(request: web.Request) -> web.Response:
     session = await session_of(request)
     f = await read_fields(request, code=str)
-    try:
-        await login.step_up(request.app[AUTH], session, f["code"], _ip(request))
-    except AuthError as exc:
-        raise refusal(exc) from None
+    await login.step_up(request.app[AUTH], session, f["code"], _ip(request))
     return web.json_response({"ok": True})
 
 
@@ -138,10 +119,7 @@ async def change_password(request: web.Request) -> web.Response:
     session = await session_of(request)
     require_step_up(request, session)
     f = await read_fields(request, current=str, new=str)
-    try:
-        token = await enrolment.change_password(request.app[AUTH], session, f["current"], f["new"])
-    except AuthError as exc:
-        raise refusal(exc) from None
+    token = await enrolment.change_password(request.app[AUTH], session, f["current"], f["new"])
     return _signed_in({"ok": True}, token)
 
 

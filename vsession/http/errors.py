@@ -9,6 +9,8 @@ from html import escape
 
 from aiohttp import web
 
+from vsession.errors import Refusal
+
 log = logging.getLogger("vsession.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,6 +64,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         for name in ("Retry-After", "Allow"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
+        return response
+    except Refusal as exc:
+        # A domain module said no: the status and the sentence are its own.
+        response = error_response(request, exc.status, exc.message)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})

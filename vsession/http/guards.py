@@ -9,7 +9,6 @@ from aiohttp import web
 
 from vsession.appkeys import AUTH
 from vsession.auth import sessions
-from vsession.errors import Refusal
 from vsession.http.csrf import SAFE_METHODS
 from vsession.http.json_body import json_error
 from vsession.store.web_sessions import WebSession
@@ -33,10 +32,3 @@ async def session_of(request: web.Request, stage: str = "full") -> WebSession:
 async def optional_session(request: web.Request, stage: str = "full") -> WebSession | None:
     session = await sessions.lookup(request.app[AUTH], request.cookies.get(sessions.COOKIE), touch=False)
     return session if session is not None and session.stage == stage else None
-
-
-def refusal(exc: Refusal) -> web.HTTPException:
-    error = json_error(exc.status, exc.message)
-    if exc.retry_after is not None:
-        error.headers["Retry-After"] = str(exc.retry_after)
-    return error

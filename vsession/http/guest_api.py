@@ -5,8 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from vsession.appkeys import SERVICES
-from vsession.errors import Refusal
-from vsession.http.guards import refusal
 from vsession.http.json_body import json_error, read_fields
 from vsession.rooms import invites, waiting_room
 from vsession.rooms.invites import GUEST_COOKIE, Guest
@@ -26,16 +24,13 @@ async def guest_for(request: web.Request) -> Guest:
 async def redeem(request: web.Request) -> web.Response:
     f = await read_fields(request, token=str)
     services = request.app[SERVICES]
-    try:
-        guest_token = await invites.redeem(
-            services,
-            request.match_info["sid"],
-            f["token"],
-            request.cookies.get(GUEST_COOKIE),
-            request.remote or "unknown",
-        )
-    except Refusal as exc:
-        raise refusal(exc) from None
+    guest_token = await invites.redeem(
+        services,
+        request.match_info["sid"],
+        f["token"],
+        request.cookies.get(GUEST_COOKIE),
+        request.remote or "unknown",
+    )
     response = web.json_response({"ok": True})
     if guest_token is not None:
         response.set_cookie(
@@ -64,10 +59,7 @@ async def status(request: web.Request) -> web.Response:
 async def wait(request: web.Request) -> web.Response:
     guest = await guest_for(request)
     f = await read_fields(request, name=str)
-    try:
-        state = await waiting_room.wait(request.app[SERVICES], guest, f["name"])
-    except Refusal as exc:
-        raise refusal(exc) from None
+    state = await waiting_room.wait(request.app[SERVICES], guest, f["name"])
     return web.json_response({"state": state})
 
 

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from vsession.http.guards import optional_session
 from vsession.webdir import web_dir
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 
 def page(name: str) -> web.FileResponse:
     return web.FileResponse(web_dir() / name)
+
+
+def public(name: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return page(name)
+
+    return handler
+
+
+def signed_in(name: str, stage: str = "full") -> Handler:
+    """A page for a therapist session of `stage`; anyone else goes to the sign-in page."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if await optional_session(request, stage) is None:
+            raise web.HTTPFound("/login")
+        return page(name)
+
+    return handler
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -18,48 +40,12 @@ async def index(request: web.Request) -> web.StreamResponse:
     return page("index.html")
 
 
-async def setup(request: web.Request) -> web.StreamResponse:
-    return page("setup.html")
-
-
-async def login(request: web.Request) -> web.StreamResponse:
-    return page("login.html")
-
-
-async def enrol(request: web.Request) -> web.StreamResponse:
-    if await optional_session(request, "enrol") is None:
-        raise web.HTTPFound("/login")
-    return page("enrol.html")
-
-
-async def dashboard(request: web.Request) -> web.StreamResponse:
-    if await optional_session(request) is None:
-        raise web.HTTPFound("/login")
-    return page("dashboard.html")
-
-
-async def call(request: web.Request) -> web.StreamResponse:
-    if await optional_session(request) is None:
-        raise web.HTTPFound("/login")
-    return page("call.html")
-
-
-async def recordings(request: web.Request) -> web.StreamResponse:
-    if await optional_session(request) is None:
-        raise web.HTTPFound("/login")
-    return page("recordings.html")
-
-
-async def join(request: web.Request) -> web.StreamResponse:
-    return page("join.html")
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
-    app.router.add_get("/setup", setup)
-    app.router.add_get("/login", login)
-    app.router.add_get("/enrol", enrol)
-    app.router.add_get("/dashboard", dashboard)
-    app.router.add_get("/j/{sid}", join)
-    app.router.add_get("/call/{sid}", call)
-    app.router.add_get("/recordings", recordings)
+    app.router.add_get("/setup", public("setup.html"))
+    app.router.add_get("/login", public("login.html"))
+    app.router.add_get("/j/{sid}", public("join.html"))
+    app.router.add_get("/enrol", signed_in("enrol.html", "enrol"))
+    app.router.add_get("/dashboard", signed_in("dashboard.html"))
+    app.router.add_get("/call/{sid}", signed_in("call.html"))
+    app.router.add_get("/recordings", signed_in("recordings.html"))

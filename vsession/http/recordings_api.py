@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from vsession.appkeys import SERVICES
-from vsession.errors import Refusal
 from vsession.http.auth_api import require_step_up
-from vsession.http.guards import refusal, session_of
+from vsession.http.guards import session_of
 from vsession.recording import library
+from vsession.store.db import Row
 
 
 async def list_recordings(request: web.Request) -> web.Response:
@@ -19,17 +19,20 @@ async def list_recordings(request: web.Request) -> web.Response:
     )
 
 
-async def download(request: web.Request) -> web.StreamResponse:
+async def _owned_after_step_up(request: web.Request) -> tuple[int, Row]:
+    """The therapist's own recording, once they have confirmed with a fresh code."""
     session = await session_of(request)
     require_step_up(request, session)
+    row = await library.owned(request.app[SERVICES], session.therapist_id, request.match_info["rid"])
+    return session.therapist_id, row
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    therapist_id, row = await _owned_after_step_up(request)
     services = request.app[SERVICES]
-    try:
-        row = await library.owned(services, session.therapist_id, request.match_info["rid"])
-    except Refusal as exc:
-        raise refusal(exc) from None
     await services.audit.record(
         services.db,
-        actor=f"therapist:{session.therapist_id}",
+        actor=f"therapist:{therapist_id}",
         action="recording.download",
         obj=f"recording:{row['id']}",
         details={"ciphertext_sha256": row["ciphertext_sha256"]},
@@ -41,14 +44,8 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 
 async def delete(request: web.Request) -> web.Response:
-    session = await session_of(request)
-    require_step_up(request, session)
-    services = request.app[SERVICES]
-    try:
-        row = await library.owned(services, session.therapist_id, request.match_info["rid"])
-    except Refusal as exc:
-        raise refusal(exc) from None
-    await library.delete(services, row, f"therapist:{session.therapist_id}", "deleted by therapist")
+    therapist_id, row = await _owned_after_step_up(request)
+    await library.delete(request.app[SERVICES], row, f"therapist:{therapist_id}", "deleted by therapist")
     return web.json_response({"ok": True})
 
 

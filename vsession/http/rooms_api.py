@@ -6,7 +6,7 @@ from aiohttp import web
 
 from vsession.appkeys import SERVICES
 from vsession.errors import Refusal
-from vsession.http.guards import refusal, session_of
+from vsession.http.guards import session_of
 from vsession.http.json_body import read_fields
 from vsession.rooms import invites, sessions, waiting_room
 
@@ -22,19 +22,13 @@ async def create_session(request: web.Request) -> web.Response:
     session = await session_of(request)
     f = await read_fields(request, title=str, starts_at=int, duration_minutes=int, seats=int)
     new = sessions.NewSession(f["title"], float(f["starts_at"]), f["duration_minutes"], f["seats"])
-    try:
-        session_id = await sessions.create(request.app[SERVICES], session.therapist_id, new)
-    except Refusal as exc:
-        raise refusal(exc) from None
+    session_id = await sessions.create(request.app[SERVICES], session.therapist_id, new)
     return web.json_response({"id": session_id}, status=201)
 
 
 async def end_session(request: web.Request) -> web.Response:
     session = await session_of(request)
-    try:
-        await sessions.end_owned(request.app[SERVICES], session.therapist_id, request.match_info["sid"])
-    except Refusal as exc:
-        raise refusal(exc) from None
+    await sessions.end_owned(request.app[SERVICES], session.therapist_id, request.match_info["sid"])
     return web.json_response({"ok": True})
 
 
@@ -42,33 +36,27 @@ def _seat_number(request: web.Request) -> int:
     try:
         return int(request.match_info["seat"])
     except ValueError:
-        raise refusal(Refusal(404, "There is no such seat.")) from None
+        raise Refusal(404, "There is no such seat.") from None
 
 
 async def reissue_link(request: web.Request) -> web.Response:
     session = await session_of(request)
-    try:
-        url = await invites.reissue_owned(
-            request.app[SERVICES], session.therapist_id, request.match_info["sid"], _seat_number(request)
-        )
-    except Refusal as exc:
-        raise refusal(exc) from None
+    url = await invites.reissue_owned(
+        request.app[SERVICES], session.therapist_id, request.match_info["sid"], _seat_number(request)
+    )
     return web.json_response({"link": url})
 
 
 async def decide(request: web.Request) -> web.Response:
     session = await session_of(request)
     decision = request.match_info["decision"]
-    try:
-        await waiting_room.decide(
-            request.app[SERVICES],
-            session.therapist_id,
-            request.match_info["sid"],
-            _seat_number(request),
-            decision,
-        )
-    except Refusal as exc:
-        raise refusal(exc) from None
+    await waiting_room.decide(
+        request.app[SERVICES],
+        session.therapist_id,
+        request.match_info["sid"],
+        _seat_number(request),
+        decision,
+    )
     return web.json_response({"ok": True})
 
 

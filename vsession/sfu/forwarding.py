@@ -28,6 +28,13 @@ class Source:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     packets: PacketSource | None = None  # pass-through only: the encoded packets, fanned out
 
+    async def stop(self) -> None:
+        self.track.stop()
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
 
 class Forwarder(Protocol):
     def prepare_receiver(self, receiver: RTCRtpReceiver) -> None:
@@ -73,11 +80,7 @@ class DecodingRelay:
         return self._relay.subscribe(source.track, buffered=False)
 
     async def remove_source(self, source: Source) -> None:
-        source.track.stop()
-        for task in source.tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await source.stop()
 
 
 async def _drain(track: MediaStreamTrack) -> None:

@@ -13,7 +13,6 @@ tests/sfu/test_aiortc_internals.py:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fractions
 import queue
 from collections import deque
@@ -175,11 +174,7 @@ class PassthroughRelay:
         sender._send_keyframe = source.keyframes.request  # type: ignore[method-assign]
 
     async def remove_source(self, source: Source) -> None:
-        source.track.stop()
-        for task in source.tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await source.stop()
         if source.packets is not None:
             for subscription in list(source.packets.subscriptions):
                 subscription.offer(None)
