@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 from aiortc import AudioStreamTrack
@@ -31,6 +32,19 @@ def peer(call, who, colour) -> CallClient:
 
 def stock_age_decrypt(identity: Path, encrypted: Path, plain: Path) -> None:
     subprocess.run(["age", "-d", "-i", str(identity), "-o", str(plain), str(encrypted)], check=True)
+
+
+def stream_seconds(path: Path) -> dict[str, float]:
+    """Each track's span from its packets' timestamps: a live WebM carries no Duration element."""
+    import av
+
+    spans: dict[str, list[float]] = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is not None:
+                title = packet.stream.metadata.get("title", str(packet.stream.index))
+                spans.setdefault(title, []).append(float(packet.pts * packet.time_base))
+    return {title: max(times) - min(times) for title, times in spans.items()}
 
 
 def ffprobe_streams(path: Path) -> list[dict]:
@@ -70,7 +84,9 @@ async def test_consented_recording_decrypts_with_stock_age(inprocess_call, tmp_p
             {"type": "consent", "request": prompt["request"], "prompt": prompt["prompt"], "answer": "accept"}
         )
         await client.wait_for(lambda: (client.last("recording") or {}).get("state") == "recording")
+        started = time.monotonic()
         await therapist.wait_for(lambda: therapist.frames[("s1", "camera")] >= 100)
+        recorded = time.monotonic() - started
         await client.send({"type": "withdraw"})
         await therapist.wait_for(lambda: (therapist.last("recording") or {}).get("state") == "paused")
     finally:
@@ -88,3 +104,9 @@ async def test_consented_recording_decrypts_with_stock_age(inprocess_call, tmp_p
         ("video", "s1 camera"),
         ("video", "t camera"),
     ]
+    # Plausible durations: every track spans about as long as the recording ran (a live WebM has
+    # no Duration element, so from the packets).
+    spans = stream_seconds(plain)
+    assert set(spans) == {"s1 microphone", "t microphone", "s1 camera", "t camera"}
+    for title, seconds in spans.items():
+        assert recorded - 1.0 <= seconds <= recorded + 2.0, (title, seconds, recorded)
