@@ -51,6 +51,21 @@ class Request:
     prompts: dict[str, str] = field(default_factory=dict)
 
 
+async def refuse_forgery(
+    services: Services, session_id: str, by: str, why: str, details: dict[str, str] | None = None
+) -> None:
+    """Forgeries are refused and audited; nothing else changes."""
+    await services.audit.record(
+        services.db,
+        actor=f"participant:{session_id}:{by}",
+        action="consent.forgery",
+        obj=f"session:{session_id}",
+        outcome="refused",
+        details={"why": why, **(details or {})},
+    )
+    raise Refusal(403, f"Refused: {why}.")
+
+
 class Consent:
     def __init__(
         self, services: Services, session_id: str, room: MediaRoom, start_segment: StartSegment
@@ -315,16 +330,7 @@ class Consent:
         await self.push_state()
 
     async def _refuse(self, by: str, why: str, details: dict[str, str] | None = None) -> None:
-        """Forgeries are refused and audited; nothing else changes."""
-        await self.services.audit.record(
-            self.services.db,
-            actor=self._actor(by),
-            action="consent.forgery",
-            obj=f"session:{self.session_id}",
-            outcome="refused",
-            details={"why": why, **(details or {})},
-        )
-        raise Refusal(403, f"Refused: {why}.")
+        await refuse_forgery(self.services, self.session_id, by, why, details)
 
     def _actor(self, peer_id: str) -> str:
         return f"participant:{self.session_id}:{peer_id}"

@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from vsession.appkeys import AUTH, SERVICES, SETTINGS
 from vsession.auth import sessions as web_sessions
+from vsession.consent.machine import refuse_forgery
 from vsession.errors import Refusal
 from vsession.rooms import invites
 from vsession.rooms.access import owned
@@ -199,9 +200,15 @@ async def _dispatch(services: Services, caller: Caller, message: dict[str, Any])
 
 async def _consent(services: Services, caller: Caller, message: dict[str, Any]) -> dict[str, Any] | None:
     assert caller.session_id is not None
-    consent = services.recordings.consent_for(caller.session_id)
-    if caller.peer_id not in consent.room.members and message["type"] != "record":
+    room = services.sfu.rooms.get(caller.session_id)
+    if room is None or caller.peer_id not in room.members:
+        # Not in the call: nothing to consent to. A client asking to record is still a forgery.
+        if message["type"] == "record" and caller.role != "therapist":
+            await refuse_forgery(
+                services, caller.session_id, caller.peer_id, "a client asked to control recording"
+            )
         return _error("Join the call first.")
+    consent = services.recordings.consent_for(caller.session_id)
     if message["type"] == "record":
         action = message["action"]
         if action == "request":
