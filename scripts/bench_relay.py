@@ -43,16 +43,29 @@ is reported as the difference of the percentiles (p50 through the server - p50 d
 p95), not a percentile of per-frame differences: the two paths carry different frames. Frames
 whose stamp fails its checks are not counted; the share read is printed.
 
-Capacity (--capacity): steps N through 1, 2, 3, 4, 6, 8, 12, 16, ... per relay until a step
-fails: a step passes when every receiver gets >= 29 fps and the server uses < 0.8 of a core (it
-is one process). It reports the largest passing N, the sessions per server core measured there
-(N / server cores), and passthrough : decoding. On 2 shared cores the participants' own encoding
-saturates the machine long before a pass-through server does, so each failure says whether the
-server, the load generator or other work hit the limit; a limit other than the server means the
-capacity printed is a lower bound for the server.
+Light load (--load light; the default is --load full, everything above): the same streams
+reach the server, but each participant replays VP8 and Opus that the parent encoded once at
+start-up (same clip, aiortc's encoder settings, the pinned bitrate; the video loop has a single
+keyframe at its start, sent at start, on every PLI/FIR the sender gets, and once per 10 s loop),
+and receives them without decoding: its RTCRtpReceiver hands over the assembled encoded frames
+(the pass-through relay's own receiver swap), which it counts, telling keyframes from the VP8 P
+bit and checking each keyframe's start code and 640x480 size. That makes a participant cost a
+fraction of a full one, so --capacity can step N far enough to find the server's own limit. There
+is no direct pair and no latency under the light load (nothing is decoded, no stamp is read): the
+latency table comes from --load full. See scripts/replay_media.py.
+
+Capacity (--capacity): steps N through 1, 2, 3, 4, 6, 8, 12, 16, ... (light load: 1, 2, 4, 6, 8,
+10, 12, 14, 16, 20, ...) per relay until a step fails: a step passes when every receiver gets
+>= 29 fps and the server uses < 0.8 of a core (it is one process). It reports the largest
+passing N, the sessions per server core measured there (N / server cores), and passthrough :
+decoding. On 2 shared cores the participants' own encoding saturates the machine long before a
+pass-through server does (hence --load light), so each failure says whether the server, the load
+generator or other work hit the limit; a limit other than the server means the capacity printed is
+a lower bound for the server.
 
 Usage: .venv/bin/python scripts/bench_relay.py [--relays decoding,passthrough] [--sessions 1,2,4]
-       [--seconds 15] [--warmup 5] [--capacity [--max-sessions 16]] [--wait-for-quiet 120]
+       [--seconds 15] [--warmup 5] [--load full|light] [--capacity [--max-sessions 16]]
+       [--wait-for-quiet 120]
 """
 
 from __future__ import annotations
@@ -78,7 +91,15 @@ from types import FrameType
 
 import aiortc
 import av
-from relay_load import REPO, ParticipantSpec, Recording, direct_process, participant_process
+from relay_load import (
+    REPO,
+    ParticipantSpec,
+    Recording,
+    direct_process,
+    light_participant_process,
+    participant_process,
+)
+from replay_media import LOOP_SECONDS, EncodedMedia, encode_media
 
 # relay_load has put the repository on sys.path for these.
 from tests.conftest import LiveServer, start_server
@@ -89,6 +110,8 @@ FPS_FLOOR = 29.0  # issue 6: "keep >= 29 fps at every receiver"
 FELL_BEHIND = 27.0  # mean fps below which a step's CPU no longer reflects the full load
 CPU_CEILING = 0.8  # issue 6: "the server under 80% of one core per process"
 CAPACITY_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+LIGHT_CAPACITY_STEPS = (1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64)
+MAX_SESSIONS = {"full": 16, "light": 48}
 DISTURBED = 0.25  # cores used by other work on the machine before a step is flagged
 SATURATED = 0.9  # the machine counts as saturated above this share of its cores
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -224,9 +247,10 @@ class Load:
     """The participant processes of one step. Leaving the `with` block stops every one of them,
     however the step ends (error, Ctrl-C, SIGTERM)."""
 
-    def __init__(self, ctx: ForkServerContext, video_bps: int) -> None:
+    def __init__(self, ctx: ForkServerContext, video_bps: int, media: EncodedMedia | None = None) -> None:
         self._ctx = ctx
         self._video_bps = video_bps
+        self._media = media  # the light load's encoded loops; None for the full load
         self.workers: list[Worker] = []
 
     def __enter__(self) -> Load:
@@ -237,9 +261,12 @@ class Load:
 
     def start_participant(self, spec: ParticipantSpec) -> None:
         ours, theirs = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=participant_process, args=(spec, theirs, self._video_bps), name=spec.name, daemon=True
-        )
+        if self._media is not None:
+            target: Callable[..., None] = light_participant_process
+            args: tuple[object, ...] = (spec, theirs, self._media)
+        else:
+            target, args = participant_process, (spec, theirs, self._video_bps)
+        process = self._ctx.Process(target=target, args=args, name=spec.name, daemon=True)
         self._launch(Worker(spec.name, process, ours, direct=False), theirs)
 
     def start_direct_pair(self) -> None:
@@ -316,6 +343,8 @@ class Load:
 class StepResult:
     relay: str
     sessions: int
+    load: str = "full"
+    processes: int = 0  # participant processes, direct pair included
     server_nice: int = 0
     seconds: float = 0.0
     server_cores: float = 0.0
@@ -333,6 +362,15 @@ class StepResult:
     stamps_read: int = 0
     stamps_seen: int = 0
     problems: list[str] = field(default_factory=list)
+    # light load only, per receiver through the server
+    keyframes: list[int] = field(default_factory=list)
+    frame_mbps: list[float] = field(default_factory=list)  # from the encoded frames' sizes
+    keyframe_requests: list[int] = field(default_factory=list)  # per sender, whole step
+    bad_frames: int = 0
+
+    @property
+    def cores_per_process(self) -> float | None:
+        return self.load_cores / self.processes if self.processes else None
 
     @property
     def cpu_per_session(self) -> float:
@@ -393,16 +431,16 @@ def run_step(
         wait_for_quiet(tag, args.wait_for_quiet)
     server = start_relay_server(relay, workdir / f"{relay}-{sessions}", args.server_nice)
     log = server.data_dir.parent / "server.log"
-    result = StepResult(relay, sessions, server_nice=niceness(server.process.pid))
+    result = StepResult(relay, sessions, load=args.load, server_nice=niceness(server.process.pid))
     try:
         specs = prepare_sessions(server, sessions)
         time.sleep(1.0)  # let the sign-in and scheduling traffic settle before the idle reading
         result.rss_idle = rss_bytes(server.process.pid)
-        with Load(ctx, args.video_kbps * 1000) as load:
+        with Load(ctx, args.video_kbps * 1000, args.media) as load:
             started = time.monotonic()
             for spec in specs:
                 load.start_participant(spec)
-            if args.direct:
+            if args.direct and args.media is None:
                 load.start_direct_pair()
             missing = load.wait_ready(
                 20 + 2.0 * len(load.workers), alive=lambda: server.process.poll() is None
@@ -422,6 +460,7 @@ def run_step(
             after = take_sample(server.process.pid, load.pids())
             load.collect()
             recordings = {w.name: (w.recording, w.direct) for w in load.workers}
+            result.processes = len(load.workers)
         summarise(result, before, after, rss, recordings)
         if server.process.poll() is not None:
             result.problems.append(f"the server exited with {server.process.returncode}\n{log_tail(log)}")
@@ -481,6 +520,14 @@ def summarise(
             rate = stats_rate(recording.stats, index, t0, t1)
             if rate is not None:
                 target.append(rate)
+        if result.load == "light":
+            result.keyframes.append(count_between(recording.keyframes, t0, t1))
+            result.frame_mbps.append(
+                sum(n for at, n in recording.video_bytes if t0 <= at < t1) * 8 / wall / 1e6
+            )
+            result.keyframe_requests.append(recording.keyframe_requests)
+            result.bad_frames += len(recording.bad)
+            result.problems += [f"{name}: {bad}" for bad in recording.bad[:3]]
 
 
 def count_between(times: list[float], t0: float, t1: float) -> int:
@@ -570,6 +617,45 @@ def load_table(results: list[StepResult]) -> str:
         ]
         for r in results
     ]
+    return table(headers, rows)
+
+
+def light_table(results: list[StepResult]) -> str:
+    """What the light load's receivers got, counted from the encoded frames, and what it cost."""
+    headers = [
+        ("relay", ""),
+        ("N", ""),
+        ("frames/s", "min"),
+        ("keyframes", "/recv"),
+        ("delta frames", "/recv"),
+        ("video in", "Mbps/recv"),
+        ("video sent", "Mbps/sender"),
+        ("PLI/FIR", "/sender"),
+        ("bad", "frames"),
+        ("participants", "processes"),
+        ("participant", "cores/proc"),
+    ]
+    rows = []
+    for r in results:
+        if r.load != "light":
+            continue
+        frames = [f * r.seconds for f in r.fps]
+        deltas = [f - k for f, k in zip(frames, r.keyframes, strict=False)]
+        rows.append(
+            [
+                r.relay,
+                str(r.sessions),
+                fmt(r.fps_min, 1),
+                fmt(mean([float(k) for k in r.keyframes]), 1),
+                fmt(mean(deltas), 0),
+                fmt(mean(r.frame_mbps)),
+                fmt(mean(r.sent_mbps)),
+                fmt(mean([float(k) for k in r.keyframe_requests]), 1),
+                str(r.bad_frames),
+                str(r.processes),
+                fmt(r.cores_per_process, 3),
+            ]
+        )
     return table(headers, rows)
 
 
@@ -672,7 +758,8 @@ def run_relay(
         results.append(result)
         say(
             f"[{relay} N={sessions}] server {result.server_cores:.2f} cores, "
-            f"fps min {result.fps_min:.1f}, participants {result.load_cores:.2f} cores, "
+            f"fps min {result.fps_min:.1f}, participants {result.load_cores:.2f} cores "
+            f"({fmt(result.cores_per_process, 3)} per process), "
             f"machine {result.machine_cores:.2f}/{CORES} -> {'pass' if result.passes else 'FAIL'}"
         )
         if result.other_cores > DISTURBED:
@@ -687,7 +774,9 @@ def run_relay(
     return results
 
 
-def capacity_lines(relays: list[str], results: list[StepResult], max_sessions: int) -> list[str]:
+def capacity_lines(
+    relays: list[str], results: list[StepResult], max_sessions: int, load: str = "full"
+) -> list[str]:
     lines = [
         f"Capacity: largest N with every receiver >= {FPS_FLOOR:g} fps and the server < {CPU_CEILING} "
         "of a core (N / server cores at that N = sessions per core):"
@@ -728,8 +817,13 @@ def capacity_lines(relays: list[str], results: list[StepResult], max_sessions: i
                 f" Projected from its CPU per session at N={steps[-1].sessions}, not measured: about "
                 f"{projected:.0f} sessions before the server itself reaches {CPU_CEILING} core."
             )
+        work = (
+            "replaying, packetising, encrypting and receiving encoded media"
+            if load == "light"
+            else "encoding and decoding"
+        )
         lines.append(
-            f"NOTE: {relay}'s capacity is limited by the machine (the participants' encoding and decoding, "
+            f"NOTE: {relay}'s capacity is limited by the machine (the participants' {work}, "
             f"and any other work, on the same {CORES} cores), not by the server: it is a lower bound."
             + projection
         )
@@ -786,7 +880,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "and report the largest passing N",
     )
     parser.add_argument(
-        "--max-sessions", type=int, default=16, help="upper bound for --capacity (default: 16)"
+        "--max-sessions",
+        type=int,
+        default=None,
+        help=f"upper bound for --capacity (default: {MAX_SESSIONS['full']}, "
+        f"with --load light {MAX_SESSIONS['light']})",
+    )
+    parser.add_argument(
+        "--load",
+        choices=("full", "light"),
+        default="full",
+        help="full (default): every participant live-encodes and decodes its media, and latency is "
+        "measured; light: participants replay media encoded once at start-up and count encoded frames "
+        "without decoding (no latency, no direct pair), so that --capacity finds the server's limit "
+        "rather than the load generator's",
     )
     parser.add_argument(
         "--video-kbps", type=int, default=1200, help="pinned VP8 bitrate of every sender (default: 1200)"
@@ -814,6 +921,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="skip the direct peer-to-peer pair (no latency baseline, one session's less load)",
     )
     args = parser.parse_args(argv)
+    if args.max_sessions is None:
+        args.max_sessions = MAX_SESSIONS[args.load]
+    args.media = None  # the light load's encoded loops, made in main()
     if not args.relays or not args.sessions or min(args.sessions) < 1:
         parser.error("--relays and --sessions need at least one entry, and N >= 1")
     return args
@@ -831,12 +941,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Workers fork from a server that has already imported aiortc and this script, so starting 2N
     # of them costs a fork each, not an interpreter start and a second of imports.
     ctx.set_forkserver_preload(["__main__", "relay_load"])
-    steps = [n for n in CAPACITY_STEPS if n <= args.max_sessions] if args.capacity else args.sessions
+    ladder = LIGHT_CAPACITY_STEPS if args.load == "light" else CAPACITY_STEPS
+    steps = [n for n in ladder if n <= args.max_sessions] if args.capacity else args.sessions
     say(
         f"bench_relay: {git_version()}, aiortc {aiortc.__version__}, PyAV {av.__version__}, {CORES} cores; "
         f"640x480@30 VP8 at {args.video_kbps} kbps + Opus per participant, 1:1 sessions; "
         f"warm-up {args.warmup:g} s, window {args.seconds:g} s"
     )
+    if args.load == "light":
+        started = time.process_time()
+        args.media = encode_media(args.video_kbps * 1000)
+        say(
+            f"load light: replaying a {LOOP_SECONDS} s loop encoded once here in "
+            f"{time.process_time() - started:.1f} CPU-s: VP8 {len(args.media.video)} frames, "
+            f"{args.media.video_kbps_encoded:.0f} kbps, one keyframe ({len(args.media.video[0])} bytes) "
+            f"at its start; Opus {len(args.media.audio)} packets of 20 ms. Receivers count encoded frames "
+            "without decoding; no latency is measured under this load"
+        )
     say(f"before the run, work this run did not start kept {busy_cores(2.0):.2f} of {CORES} cores busy")
     results: list[StepResult] = []
     with tempfile.TemporaryDirectory(prefix="bench_relay-") as tmp:
@@ -852,8 +973,16 @@ def report(args: argparse.Namespace, results: list[StepResult]) -> None:
         return
     say("\nServer load, memory and what the receivers got (over the window):")
     say(load_table(results))
-    say("\nLatency, sender's stamp to decoded frame at the receiver (added = through server - direct):")
-    say(latency_table(results))
+    if any(r.load == "light" for r in results):
+        say("\nLight load, counted from the encoded frames at each receiver (over the window):")
+        say(light_table(results))
+        say(
+            "\nLatency: not measured under --load light (receivers do not decode, so no stamp is read); "
+            "run --load full for the latency table."
+        )
+    else:
+        say("\nLatency, sender's stamp to decoded frame at the receiver (added = through server - direct):")
+        say(latency_table(results))
     disturbed = [f"{r.relay} N={r.sessions}" for r in results if r.other_cores > DISTURBED]
     if disturbed:
         say(
@@ -865,7 +994,7 @@ def report(args: argparse.Namespace, results: list[StepResult]) -> None:
         say(line)
     if args.capacity:
         say("")
-        for line in capacity_lines(args.relays, results, args.max_sessions):
+        for line in capacity_lines(args.relays, results, args.max_sessions, args.load):
             say(line)
 
 

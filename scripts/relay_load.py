@@ -14,6 +14,12 @@ re-encoding in the decoding relay, with a wide margin.
 
 Audio: aiortc's AudioStreamTrack (Opus, 20 ms frames of silence, 50 packets a second).
 
+That is the full load (`--load full`). Under the light load (`--load light`,
+`light_participant_process`) a participant replays VP8 and Opus encoded once by the parent and
+counts the encoded frames it receives without decoding them (scripts/replay_media.py): the server
+sees the same kind of streams, the participant costs a fraction of the CPU, and no latency is
+measured. There is no direct pair under the light load.
+
 All times are `time.monotonic()`: Linux's CLOCK_MONOTONIC is one clock for every process on the
 machine and, unlike the wall clock, never jumps, so a stamp made in one process can be subtracted
 in another.
@@ -51,7 +57,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from replay_media import EncodedMedia, PacketTally, ReplayAudioTrack, ReplayVideoTrack  # noqa: E402
+
 from tests.support.call_client import CallClient  # noqa: E402
+from vsession.sfu.passthrough import PassthroughRelay  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 CLIP_SOURCE = f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS},noise=alls=8:allf=t"
@@ -177,6 +186,12 @@ class Recording:
         default_factory=list
     )  # (time, video bytes sent, bytes received)
     error: str = ""
+    # Light load only: encoded video frames that were keyframes, (arrival, bytes) of every video
+    # frame, what was wrong with the stream if anything, and keyframe requests this sender served.
+    keyframes: list[float] = field(default_factory=list)
+    video_bytes: list[tuple[float, int]] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+    keyframe_requests: int = 0
 
 
 class Probe:
@@ -260,6 +275,72 @@ async def _participant(spec: ParticipantSpec, control: Connection) -> None:
         await _quietly(client.close())
 
 
+def light_participant_process(spec: ParticipantSpec, control: Connection, media: EncodedMedia) -> None:
+    """Process entry point under the light load: replays `media`, counts encoded frames."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(_light_participant(spec, control, media))
+
+
+class EncodedCallClient(CallClient):
+    """A CallClient whose receivers hand over encoded frames (av.Packet) instead of decoding, and
+    whose replayed video answers PLI/FIR by going back to its keyframe."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.late_receivers: list[str] = []
+
+    def _track(self, track: MediaStreamTrack) -> None:
+        # "track" is emitted inside setRemoteDescription, which only schedules the connection:
+        # RTCRtpReceiver.receive() (which starts the decoder thread on the queue swapped here) has
+        # not run yet. Check it anyway, so a change in aiortc shows instead of silently decoding.
+        assert self.pc is not None
+        receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
+        if receiver._RTCRtpReceiver__started:  # type: ignore[attr-defined]
+            self.late_receivers.append(track.kind)
+        PassthroughRelay().prepare_receiver(receiver)
+        super()._track(track)
+
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        await super()._answer(offer)
+        assert self.pc is not None
+        for transceiver in self.pc.getTransceivers():
+            if isinstance(transceiver.sender.track, ReplayVideoTrack):
+                transceiver.sender.track.attach(transceiver.sender)
+
+
+async def _light_participant(spec: ParticipantSpec, control: Connection, media: EncodedMedia) -> None:
+    probe = Probe(spec.name)
+    tally = PacketTally()
+    video = ReplayVideoTrack(media)
+
+    def on_frame(peer: str, source: str, packet: Any) -> None:
+        if peer == spec.other:
+            tally.on_packet("video" if source in ("camera", "screen") else "audio", packet)
+
+    tracks: dict[str, MediaStreamTrack] = {"camera": video, "microphone": ReplayAudioTrack(media)}
+    client = EncodedCallClient(spec.ws_url, spec.headers, tracks, on_frame=on_frame)
+    # The probe's lists are the tally's, so readiness and the parent's fps see the packets.
+    probe.recording.video, probe.recording.audio = tally.video, tally.audio
+    probe.recording.keyframes, probe.recording.video_bytes = tally.keyframes, tally.video_bytes
+    probe.recording.bad = tally.bad
+    try:
+        await client.join()
+    except Exception as exc:
+        probe.recording.error = f"join failed: {exc!r}"
+    try:
+        await _serve(
+            control, probe, lambda: client.pc, before_report=lambda: _light_report(client, video, probe)
+        )
+    finally:
+        await _quietly(client.close())
+
+
+def _light_report(client: EncodedCallClient, video: ReplayVideoTrack, probe: Probe) -> None:
+    probe.recording.keyframe_requests = video.keyframe_requests
+    if client.late_receivers:
+        probe.recording.bad.append(f"receivers already started when prepared: {client.late_receivers}")
+
+
 async def _direct(name: str, offerer: bool, control: Connection, link: Connection) -> None:
     probe = Probe(name)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -316,7 +397,12 @@ async def _consume(track: MediaStreamTrack, probe: Probe) -> None:
             probe.on_frame(await track.recv())
 
 
-async def _serve(control: Connection, probe: Probe, pc: Callable[[], RTCPeerConnection | None]) -> None:
+async def _serve(
+    control: Connection,
+    probe: Probe,
+    pc: Callable[[], RTCPeerConnection | None],
+    before_report: Callable[[], None] | None = None,
+) -> None:
     """Run until the parent says stop, then hand it the recording."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -337,6 +423,8 @@ async def _serve(control: Connection, probe: Probe, pc: Callable[[], RTCPeerConn
             await asyncio.wait_for(stop.wait(), 0.1)
     stats.cancel()
     await _sample_stats(pc(), probe.recording)
+    if before_report is not None:
+        before_report()
     with contextlib.suppress(OSError, EOFError):
         control.send(probe.recording)
 
