@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +90,21 @@ def start_server(
             return LiveServer(line.strip(), data_dir, process, lines)
     process.wait()
     raise RuntimeError(f"server exited with {process.returncode} before printing its URL: {lines}")
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., LiveServer]]:
+    """start_server for tests that start several, each stopped when the test ends."""
+    started: list[LiveServer] = []
+
+    def start(*args: object, **kwargs: object) -> LiveServer:
+        server = start_server(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

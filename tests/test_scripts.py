@@ -7,29 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests import conftest
-
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def start_server():
-    """conftest's start_server, stopping whatever it started when the test ends."""
-    started = []
-
-    def start(*args, **kwargs):
-        server = conftest.start_server(*args, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-def test_scripts_run_brings_up_a_server(start_server, tmp_path: Path) -> None:
+def test_scripts_run_brings_up_a_server(servers, tmp_path: Path) -> None:
     data = tmp_path / "fresh" / "data"
-    server = start_server(data, command=[str(REPO / "scripts" / "run")])
+    server = servers(data, command=[str(REPO / "scripts" / "run")])
     with urllib.request.urlopen(server.url + "/healthz", timeout=10) as response:
         assert response.status == 200
         assert json.loads(response.read()) == {"status": "ok"}

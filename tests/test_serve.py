@@ -14,25 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests import conftest
 from vsession.tls import ensure_self_signed
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def start_server():
-    """conftest's start_server, stopping whatever it started when the test ends."""
-    started = []
-
-    def start(*args, **kwargs):
-        server = conftest.start_server(*args, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def get(url: str, context: ssl.SSLContext | None = None):
@@ -58,8 +42,8 @@ def test_serve_prints_its_url_and_answers_healthz(live_server) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_stops_the_server_gracefully(start_server, tmp_path: Path, sig: signal.Signals) -> None:
-    server = start_server(tmp_path / "data")
+def test_signal_stops_the_server_gracefully(servers, tmp_path: Path, sig: signal.Signals) -> None:
+    server = servers(tmp_path / "data")
     assert get(server.url + "/healthz")[0] == 200
     server.process.send_signal(sig)
     assert server.process.wait(timeout=20) == 0
@@ -70,9 +54,9 @@ def test_signal_stops_the_server_gracefully(start_server, tmp_path: Path, sig: s
         get(server.url + "/healthz")
 
 
-def test_self_signed_https_with_hsts_and_reused_cert(start_server, tmp_path: Path) -> None:
+def test_self_signed_https_with_hsts_and_reused_cert(servers, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    server = start_server(data, "--self-signed")
+    server = servers(data, "--self-signed")
     assert server.url.startswith("https://127.0.0.1:")
     cert, key = data / "tls" / "self-signed.crt", data / "tls" / "self-signed.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -88,7 +72,7 @@ def test_self_signed_https_with_hsts_and_reused_cert(start_server, tmp_path: Pat
 
     first = cert.read_bytes()
     assert server.stop() == 0
-    again = start_server(data, "--self-signed")
+    again = servers(data, "--self-signed")
     assert cert.read_bytes() == first
     assert served_cert(again.url) == ssl.PEM_cert_to_DER_cert(first.decode())
     assert get(again.url + "/healthz", trusting(cert))[0] == 200
@@ -108,9 +92,9 @@ def served_cert(url: str) -> bytes:
     return der
 
 
-def test_serve_with_a_given_cert_and_key(start_server, tmp_path: Path) -> None:
+def test_serve_with_a_given_cert_and_key(servers, tmp_path: Path) -> None:
     cert, key = ensure_self_signed(tmp_path / "pki", "127.0.0.1")
-    server = start_server(tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key))
+    server = servers(tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key))
     assert server.url.startswith("https://")
     status, headers, _ = get(server.url + "/healthz", trusting(cert))
     assert status == 200
