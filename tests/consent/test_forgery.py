@@ -11,11 +11,12 @@ from typing import Any
 
 import aiohttp
 
-from tests.consent.test_machine import (
+from tests.support.consent_calls import (
     audit,
     audit_intact,
     consent_message,
     new_prompt,
+    record_with_consent,
     recordings,
     refused,
     rows,
@@ -52,10 +53,7 @@ async def test_a_client_cannot_start_stop_or_reprompt_a_recording(
         assert await forgeries(services) == [("s1", "refused", {"why": "a client asked to start recording"})]
 
         # A real recording; the client may neither stop it nor prompt anyone.
-        await t.send({"type": "record", "action": "request"})
-        prompt = await new_prompt(s1, 0)
-        await s1.send(consent_message(prompt, "accept"))
-        await wait_state(t, "recording")
+        await record_with_consent(t, s1)
         for action, why in (
             ("stop", "a client asked to stop the therapist's request"),
             ("ask_again", "a client asked to prompt others"),
@@ -112,10 +110,7 @@ async def test_replayed_answers_are_refused(inprocess_call: Any, tmp_path: Path)
     t, s1 = rec.peers["t"], rec.peers["s1"]
     services = rec.services
     try:
-        await t.send({"type": "record", "action": "request"})
-        old = await new_prompt(s1, 0)
-        await s1.send(consent_message(old, "accept"))
-        await wait_state(t, "recording")
+        old = await record_with_consent(t, s1)
         await t.send({"type": "record", "action": "stop"})
         await wait_state(t, "stopped")
 
@@ -162,10 +157,7 @@ async def test_accepting_after_withdrawing_needs_a_new_prompt(inprocess_call: An
     t, s1 = rec.peers["t"], rec.peers["s1"]
     services = rec.services
     try:
-        await t.send({"type": "record", "action": "request"})
-        prompt = await new_prompt(s1, 0)
-        await s1.send(consent_message(prompt, "accept"))
-        await wait_state(t, "recording")
+        prompt = await record_with_consent(t, s1)
         await s1.send({"type": "withdraw"})
         await wait_state(t, "paused")
 
@@ -206,10 +198,7 @@ async def test_a_guest_not_in_the_call_is_refused(inprocess_call: Any, tmp_path:
                     return reply
 
         try:
-            await t.send({"type": "record", "action": "request"})
-            prompt = await new_prompt(s1, 0)
-            await s1.send(consent_message(prompt, "accept"))
-            await wait_state(t, "recording")
+            prompt = await record_with_consent(t, s1)
 
             for message in (
                 {"type": "withdraw"},

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO
-from tests.consent.test_machine import (
+from tests.support.consent_calls import (
     audit,
     audit_intact,
-    consent_message,
-    new_prompt,
+    record_with_consent,
     recordings,
     sha256_of,
     start_call,
@@ -120,9 +119,7 @@ async def record_once(inprocess_call: Any, tmp_path: Path) -> tuple[Any, Path]:
     rec = await start_call(inprocess_call, tmp_path, clients=1)
     t, s1 = rec.peers["t"], rec.peers["s1"]
     try:
-        await t.send({"type": "record", "action": "request"})
-        await s1.send(consent_message(await new_prompt(s1, 0), "accept"))
-        await wait_state(t, "recording")
+        await record_with_consent(t, s1)
         await t.wait_for(lambda: t.frames[("s1", "camera")] > 40)
         await t.send({"type": "record", "action": "stop"})
         await wait_state(t, "stopped")

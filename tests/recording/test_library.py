@@ -16,17 +16,16 @@ import aiohttp
 import pytest
 from aiortc import AudioStreamTrack
 
-from tests.consent.test_machine import (
-    audit,
-    audit_intact,
-    consent_message,
-    new_prompt,
-    recordings,
-    wait_state,
-)
 from tests.support import inprocess
 from tests.support.actors import Agent, Therapist, admitted_clients, enrol_therapist, schedule
 from tests.support.call_client import CallClient
+from tests.support.consent_calls import (
+    audit,
+    audit_intact,
+    record_with_consent,
+    recordings,
+    wait_state,
+)
 from tests.support.media import ColourTrack
 from vsession.app import create_app
 from vsession.auth import enrolment
@@ -92,9 +91,7 @@ async def record(origin: str, therapist: Agent, session_id: str, client: Agent) 
         await t.join()
         await s1.join()
         await t.wait_for(lambda: t.frames[("s1", "camera")] >= 5 and s1.frames[("t", "camera")] >= 5)
-        await t.send({"type": "record", "action": "request"})
-        await s1.send(consent_message(await new_prompt(s1, 0), "accept"))
-        await wait_state(t, "recording")
+        await record_with_consent(t, s1)
         await t.wait_for(lambda: t.frames[("s1", "camera")] > 40)
         await t.send({"type": "record", "action": "stop"})
         await wait_state(t, "stopped")
