@@ -238,19 +238,31 @@ def counters(parties: list[Party]) -> dict[str, int]:
     return {p.peer_id: p.camera.counter for p in parties}
 
 
+async def recording_one_to_one(
+    inprocess_call: Any, tmp_path: Path
+) -> tuple[Path, InProcessCall, Party, Party]:
+    """A therapist and one client in a call, both consenting, recorded for RECORD_FRAMES frames.
+    Returns the practice identity file, the call, and the two parties."""
+    identity, recipient = make_key(tmp_path)
+    call = await inprocess_call(clients=1, recording_recipient=recipient)
+    therapist, client = party(call, call.therapist.agent, "t"), party(call, call.clients[0], "s1")
+    try:
+        await join_and_see([therapist, client])
+        await start_recording(therapist, [client])
+        await media_runs(therapist, RECORD_FRAMES)
+    except BaseException:
+        await close_all([therapist, client])
+        raise
+    return identity, call, therapist, client
+
+
 # --- the events ------------------------------------------------------------------------------
 
 
 async def test_withdrawal_stops_writing(inprocess_call, tmp_path: Path) -> None:
-    identity, recipient = make_key(tmp_path)
-    call = await inprocess_call(clients=1, recording_recipient=recipient)
-    therapist, client = party(call, call.therapist.agent, "t"), party(call, call.clients[0], "s1")
+    identity, call, therapist, client = await recording_one_to_one(inprocess_call, tmp_path)
     everyone = [therapist, client]
     try:
-        await join_and_see(everyone)
-        await start_recording(therapist, [client])
-        await media_runs(therapist, RECORD_FRAMES)
-
         mark(everyone)
         at_event = counters(everyone)
         await client.client.send({"type": "withdraw"})
@@ -360,15 +372,9 @@ async def test_newcomer_pauses_until_they_consent(inprocess_call, tmp_path: Path
 
 
 async def test_therapist_stop_stops_writing(inprocess_call, tmp_path: Path) -> None:
-    identity, recipient = make_key(tmp_path)
-    call = await inprocess_call(clients=1, recording_recipient=recipient)
-    therapist, client = party(call, call.therapist.agent, "t"), party(call, call.clients[0], "s1")
+    identity, call, therapist, client = await recording_one_to_one(inprocess_call, tmp_path)
     everyone = [therapist, client]
     try:
-        await join_and_see(everyone)
-        await start_recording(therapist, [client])
-        await media_runs(therapist, RECORD_FRAMES)
-
         mark(everyone)
         at_event = counters(everyone)
         await therapist.client.send({"type": "record", "action": "stop"})
@@ -389,15 +395,9 @@ async def test_therapist_stop_stops_writing(inprocess_call, tmp_path: Path) -> N
 
 
 async def test_session_end_stops_writing(inprocess_call, tmp_path: Path) -> None:
-    identity, recipient = make_key(tmp_path)
-    call = await inprocess_call(clients=1, recording_recipient=recipient)
-    therapist, client = party(call, call.therapist.agent, "t"), party(call, call.clients[0], "s1")
+    identity, call, therapist, client = await recording_one_to_one(inprocess_call, tmp_path)
     everyone = [therapist, client]
     try:
-        await join_and_see(everyone)
-        await start_recording(therapist, [client])
-        await media_runs(therapist, RECORD_FRAMES)
-
         mark(everyone)
         at_event = counters(everyone)
         agent = call.therapist.agent
@@ -465,15 +465,9 @@ def stock_age_refuses(identity: Path, encrypted: Path, plain: Path) -> bool:
 async def test_disk_error_stops_writing_and_fails_closed(
     small_disk: Path, inprocess_call, tmp_path: Path
 ) -> None:
-    identity, recipient = make_key(tmp_path)
-    call = await inprocess_call(clients=1, recording_recipient=recipient)
-    therapist, client = party(call, call.therapist.agent, "t"), party(call, call.clients[0], "s1")
+    identity, call, therapist, client = await recording_one_to_one(inprocess_call, tmp_path)
     everyone = [therapist, client]
     try:
-        await join_and_see(everyone)
-        await start_recording(therapist, [client])
-        await media_runs(therapist, RECORD_FRAMES)
-
         mark(everyone)
         at_event = counters(everyone)
         fill_up(small_disk)  # synchronous: no frame moves while the disk fills

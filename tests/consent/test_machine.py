@@ -202,7 +202,7 @@ async def test_who_leaves_and_comes_back_is_asked_again_and_their_old_accept_is_
         first = await record_with_consent(t, s1)
 
         # The client leaves the call, then comes back on a new device (socket and connection).
-        # An explicit leave: see Recorded.close on dropped sockets in the in-process server.
+        # An explicit leave, answered by "left", so the test knows the server has handled it.
         await s1.send({"type": "leave"})
         await until(s1, lambda: s1.last("left"))
         await s1.close()
