@@ -80,7 +80,6 @@ class SegmentRecorder:
         self._error_task: asyncio.Task[None] | None = None
         self.packets_written = 0
         self.last_written_at = 0.0
-        self.padding_bytes = 0
         # Since when media bytes have sat in the writer's partial chunk (None: nothing unsealed).
         self._unsealed_since: float | None = None
         self._seen = (0, 0)  # (plaintext bytes, chunks sealed) after the last mux
@@ -191,7 +190,6 @@ class SegmentRecorder:
         if size < 2:
             size += CHUNK_SIZE
         writer.write(ebml_void(size))
-        self.padding_bytes += size
         self._unsealed_since = None
         self._seen = (writer.plaintext_bytes, writer.chunks_written)
 

@@ -15,7 +15,6 @@ class KeyframeRequester:
     def __init__(self, receiver: RTCRtpReceiver) -> None:
         self._receiver = receiver
         self._last = 0.0
-        self.sent = 0
         self._pending: set[asyncio.Task[None]] = set()
         self._deferred: asyncio.TimerHandle | None = None
 
@@ -38,7 +37,6 @@ class KeyframeRequester:
         if not ssrcs:
             return False
         self._last = time.monotonic()
-        self.sent += 1
         for ssrc in ssrcs:
             # aiortc has no public API for this; tests/sfu/test_aiortc_internals.py guards it.
             task = asyncio.ensure_future(self._receiver._send_rtcp_pli(ssrc))

@@ -106,7 +106,6 @@ class PacketSource:
         self.track = track
         self.keyframes = keyframes
         self.subscriptions: set[Subscription] = set()
-        self.packets = 0
         self.task = asyncio.create_task(self._pump())
 
     def subscribe(self) -> Subscription:
@@ -122,7 +121,6 @@ class PacketSource:
                 packet = await self.track.recv()
             except MediaStreamError:
                 packet = None
-            self.packets += packet is not None
             for subscription in list(self.subscriptions):
                 subscription.offer(packet)
             if packet is None:

@@ -81,10 +81,6 @@ class Database:
                     await tx.execute(statement)
                 await tx.execute(f"PRAGMA user_version = {number}")
 
-    @property
-    def schema_version(self) -> int:
-        return len(MIGRATIONS)
-
 
 class Tx:
     """The handle a transaction hands out; domain modules take it so callers control atomicity."""
