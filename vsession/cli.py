@@ -21,7 +21,8 @@ from vsession.keyfile import read_key
 from vsession.recording import age, library
 from vsession.services import Services, audit_key_path, open_database, open_services
 from vsession.store import consent as consent_store
-from vsession.store import therapists, web_sessions
+from vsession.store import signins as signin_rows
+from vsession.store import therapists
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
@@ -224,7 +225,7 @@ async def _apply_change(services: Services, username: str, change: str) -> int:
         else:
             await therapists.set_disabled(tx, account.id, change == "disable")
             if change == "disable":
-                await web_sessions.delete_for_therapist(tx, account.id)
+                await signin_rows.delete_for_therapist(tx, account.id)
             await services.audit.append(
                 tx, actor="admin:cli", action=f"therapist.{change}", obj=account.username
             )

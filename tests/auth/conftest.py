@@ -23,7 +23,7 @@ from vsession.app import create_app
 from vsession.appkeys import AUTH
 from vsession.auth import enrolment, totp
 from vsession.auth.context import AuthContext
-from vsession.auth.sessions import COOKIE
+from vsession.auth.signins import COOKIE
 from vsession.auth.tokens import token_hash
 from vsession.config import Settings
 

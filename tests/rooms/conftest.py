@@ -18,7 +18,7 @@ import pytest
 from tests.auth.conftest import Browser, Reply, Server, Therapist, enrol, open_server
 from tests.conftest import FakeClock
 from vsession.appkeys import SERVICES
-from vsession.auth.sessions import COOKIE
+from vsession.auth.signins import COOKIE
 from vsession.config import Settings
 from vsession.rooms.invites import GUEST_COOKIE
 from vsession.services import Services

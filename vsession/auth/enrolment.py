@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from vsession.auth import passwords, recovery, sessions, totp
+from vsession.auth import passwords, recovery, signins, totp
 from vsession.auth.context import AuthContext, AuthError, normalise_username, totp_context
 from vsession.auth.tokens import looks_like_token, new_token, token_hash
-from vsession.store import setup_links, therapists, web_sessions
+from vsession.store import setup_links, therapists
+from vsession.store import signins as signin_rows
 from vsession.store.db import Tx
+from vsession.store.signins import SignIn
 from vsession.store.therapists import Therapist
-from vsession.store.web_sessions import WebSession
 
 BAD_LINK = "This setup link is not valid: it may have expired or been used already. Ask for a new one."
 USERNAME_RULE = "Choose a username of 3 to 64 characters, without spaces."
@@ -75,13 +76,13 @@ async def complete_setup(
                 obj=name,
                 details={"id": account_id, "admin": bool(link["is_admin"])},
             )
-            return await sessions.issue(tx, ctx, account_id, "enrol")
+            return await signins.issue(tx, ctx, account_id, "enrol")
     if link is None:
         raise AuthError(400, BAD_LINK)
     raise AuthError(409, "That username is taken. Please choose another.")
 
 
-async def enrolling_account(ctx: AuthContext, session: WebSession | None) -> Therapist:
+async def enrolling_account(ctx: AuthContext, session: SignIn | None) -> Therapist:
     if session is None or session.stage != "enrol":
         raise AuthError(401, ENROLMENT_EXPIRED)
     async with ctx.db.transaction() as tx:
@@ -104,9 +105,7 @@ def enrolment_details(ctx: AuthContext, account: Therapist) -> Enrolment:
     return Enrolment(secret, uri, totp.qr_svg_data_uri(uri))
 
 
-async def complete_enrolment(
-    ctx: AuthContext, session: WebSession | None, code: str
-) -> tuple[str, list[str]]:
+async def complete_enrolment(ctx: AuthContext, session: SignIn | None, code: str) -> tuple[str, list[str]]:
     """Enrolment ends only with a valid code; then a full session and 10 recovery codes, shown once."""
     account = await enrolling_account(ctx, session)
     assert session is not None
@@ -121,7 +120,7 @@ async def complete_enrolment(
         # second session and replacing the recovery codes the person was just shown.
         current = await therapists.by_id(tx, account.id)
         if (
-            await web_sessions.get(tx, session.token_hash) is None
+            await signin_rows.get(tx, session.token_hash) is None
             or current is None
             or current.totp_enrolled
             or current.disabled
@@ -129,13 +128,13 @@ async def complete_enrolment(
             raise AuthError(401, ENROLMENT_EXPIRED)
         await therapists.mark_enrolled(tx, account.id, step)
         await therapists.replace_recovery_codes(tx, account.id, [recovery.hash_code(c) for c in codes])
-        await web_sessions.delete(tx, session.token_hash)
-        token = await sessions.issue(tx, ctx, account.id, "full", now)
+        await signin_rows.delete(tx, session.token_hash)
+        token = await signins.issue(tx, ctx, account.id, "full", now)
         await ctx.audit.append(tx, actor=f"therapist:{account.id}", action="totp.enrol", obj=account.username)
     return token, codes
 
 
-async def change_password(ctx: AuthContext, session: WebSession, current: str, new: str) -> str:
+async def change_password(ctx: AuthContext, session: SignIn, current: str, new: str) -> str:
     """Returns a new session token; every other session of the account ends."""
     async with ctx.db.transaction() as tx:
         account = await therapists.by_id(tx, session.therapist_id)
@@ -148,8 +147,8 @@ async def change_password(ctx: AuthContext, session: WebSession, current: str, n
     new_hash = await asyncio.to_thread(passwords.hash_password, new)
     async with ctx.db.transaction() as tx:
         await therapists.set_password(tx, account.id, new_hash)
-        await web_sessions.delete_for_therapist(tx, account.id)
-        token = await sessions.issue(tx, ctx, account.id, "full", session.totp_at)
+        await signin_rows.delete_for_therapist(tx, account.id)
+        token = await signins.issue(tx, ctx, account.id, "full", session.totp_at)
         await ctx.audit.append(
             tx, actor=f"therapist:{account.id}", action="password.change", obj=account.username
         )
@@ -160,5 +159,5 @@ async def reset_totp(ctx: AuthContext, tx: Tx, account: Therapist, actor: str) -
     """The account must enrol again at its next password sign-in; its sessions end now."""
     secret = totp.new_secret()
     await therapists.reset_totp(tx, account.id, ctx.box.seal(secret.encode(), totp_context(account.id)))
-    await web_sessions.delete_for_therapist(tx, account.id)
+    await signin_rows.delete_for_therapist(tx, account.id)
     await ctx.audit.append(tx, actor=actor, action="totp.reset", obj=account.username)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from vsession.auth import passwords, recovery, sessions, throttle, totp
+from vsession.auth import passwords, recovery, signins, throttle, totp
 from vsession.auth.context import AuthContext, AuthError, normalise_username, totp_context
-from vsession.store import therapists, web_sessions
+from vsession.store import signins as signin_rows
+from vsession.store import therapists
 from vsession.store.db import Tx
+from vsession.store.signins import SignIn
 from vsession.store.therapists import Therapist
-from vsession.store.web_sessions import WebSession
 
 # One sentence for an unknown user, a wrong password and a disabled account alike.
 BAD_CREDENTIALS = "That username and password do not match."
@@ -49,7 +50,7 @@ async def password_step(ctx: AuthContext, username: str, password: str, ip: str)
                 assert account is not None
                 await ctx.audit.append(tx, actor=f"therapist:{account.id}", action="login.password", obj=name)
                 stage = "second_factor" if account.totp_enrolled else "enrol"
-                token = await sessions.issue(tx, ctx, account.id, stage)
+                token = await signins.issue(tx, ctx, account.id, stage)
         if not ok:
             raise AuthError(401, BAD_CREDENTIALS)
         return Step(token, "totp" if account.totp_enrolled else "enrol")
@@ -68,7 +69,7 @@ async def _failed(ctx: AuthContext, tx: Tx, name: str, ip: str, action: str, out
         )
 
 
-async def _second_factor_account(ctx: AuthContext, tx: Tx, session: WebSession | None) -> Therapist:
+async def _second_factor_account(ctx: AuthContext, tx: Tx, session: SignIn | None) -> Therapist:
     if session is None or session.stage != "second_factor":
         raise AuthError(401, SIGN_IN_AGAIN)
     account = await therapists.by_id(tx, session.therapist_id)
@@ -81,7 +82,7 @@ async def code_step(
     ctx: AuthContext, session_token: str | None, code: str, ip: str, use_recovery: bool
 ) -> str:
     """Finish sign-in; returns a new full-session token (the password-only one is dropped)."""
-    session = await sessions.lookup(ctx, session_token, touch=False)
+    session = await signins.lookup(ctx, session_token, touch=False)
     async with ctx.db.transaction() as tx:
         account = await _second_factor_account(ctx, tx, session)
     assert session is not None
@@ -102,9 +103,9 @@ async def code_step(
                 action = "login.recovery" if use_recovery else "login.totp"
                 if ok:
                     await throttle.succeed(tx, account.username)
-                    await web_sessions.delete(tx, session.token_hash)
+                    await signin_rows.delete(tx, session.token_hash)
                     totp_at = 0.0 if use_recovery else ctx.clock.now()
-                    token = await sessions.issue(tx, ctx, account.id, "full", totp_at)
+                    token = await signins.issue(tx, ctx, account.id, "full", totp_at)
                     await ctx.audit.append(
                         tx, actor=f"therapist:{account.id}", action=action, obj=account.username
                     )
@@ -129,13 +130,13 @@ async def _check_totp(ctx: AuthContext, tx: Tx, account: Therapist, code: str) -
     return "replay" if totp.match_step(secret, code, now, -1) is not None else "fail"
 
 
-async def logout(ctx: AuthContext, session: WebSession) -> None:
+async def logout(ctx: AuthContext, session: SignIn) -> None:
     async with ctx.db.transaction() as tx:
-        await web_sessions.delete(tx, session.token_hash)
+        await signin_rows.delete(tx, session.token_hash)
         await ctx.audit.append(tx, actor=f"therapist:{session.therapist_id}", action="logout")
 
 
-async def step_up(ctx: AuthContext, session: WebSession, code: str, ip: str) -> None:
+async def step_up(ctx: AuthContext, session: SignIn, code: str, ip: str) -> None:
     """A fresh TOTP for sensitive actions; shares the replay guard and the failure count."""
     async with ctx.db.transaction() as tx:
         account = await therapists.by_id(tx, session.therapist_id)
@@ -150,7 +151,7 @@ async def step_up(ctx: AuthContext, session: WebSession, code: str, ip: str) -> 
                 outcome = await _check_totp(ctx, tx, account, code)
                 if outcome == "ok":
                     await throttle.succeed(tx, account.username)
-                    await web_sessions.set_totp_at(tx, session.token_hash, ctx.clock.now())
+                    await signin_rows.set_totp_at(tx, session.token_hash, ctx.clock.now())
                     await ctx.audit.append(tx, actor=f"therapist:{account.id}", action="step_up")
                 else:
                     await _failed(ctx, tx, account.username, ip, "step_up", outcome)
@@ -160,5 +161,5 @@ async def step_up(ctx: AuthContext, session: WebSession, code: str, ip: str) -> 
         raise AuthError(401, WRONG_CODE)
 
 
-def needs_step_up(ctx: AuthContext, session: WebSession) -> bool:
+def needs_step_up(ctx: AuthContext, session: SignIn) -> bool:
     return ctx.clock.now() - session.totp_at > ctx.settings.step_up_minutes * 60

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from vsession.appkeys import AUTH
-from vsession.auth import enrolment, login, sessions
+from vsession.auth import enrolment, login, signins
 from vsession.http.guards import session_of
 from vsession.http.json_body import json_error, read_fields
 from vsession.store import therapists
-from vsession.store.web_sessions import WebSession
+from vsession.store.signins import SignIn
 
 
 def _ip(request: web.Request) -> str:
@@ -18,7 +18,7 @@ def _ip(request: web.Request) -> str:
 
 def _signed_in(body: dict[str, object], token: str) -> web.Response:
     response = web.json_response(body)
-    sessions.set_cookie(response, token)
+    signins.set_cookie(response, token)
     return response
 
 
@@ -59,7 +59,7 @@ async def code_step(request: web.Request) -> web.Response:
         raise json_error(400, "Field 'kind' must be 'totp' or 'recovery'.")
     token = await login.code_step(
         request.app[AUTH],
-        request.cookies.get(sessions.COOKIE),
+        request.cookies.get(signins.COOKIE),
         f["code"],
         _ip(request),
         use_recovery=f["kind"] == "recovery",
@@ -71,7 +71,7 @@ async def logout(request: web.Request) -> web.Response:
     session = await session_of(request)
     await login.logout(request.app[AUTH], session)
     response = web.json_response({"next": "/login"})
-    sessions.clear_cookie(response)
+    signins.clear_cookie(response)
     return response
 
 
@@ -108,7 +108,7 @@ async def step_up(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def require_step_up(request: web.Request, session: WebSession) -> None:
+def require_step_up(request: web.Request, session: SignIn) -> None:
     """Sensitive actions need a TOTP code from the last few minutes; the page asks for one on
     a 403 carrying "step_up"."""
     if login.needs_step_up(request.app[AUTH], session):

@@ -8,16 +8,16 @@ import hmac
 from aiohttp import web
 
 from vsession.appkeys import AUTH
-from vsession.auth import sessions
+from vsession.auth import signins
 from vsession.http.csrf import SAFE_METHODS
 from vsession.http.json_body import json_error
-from vsession.store.web_sessions import WebSession
+from vsession.store.signins import SignIn
 
 SIGN_IN = "Please sign in."
 
 
-async def session_of(request: web.Request, stage: str = "full") -> WebSession:
-    session = await sessions.lookup(request.app[AUTH], request.cookies.get(sessions.COOKIE))
+async def session_of(request: web.Request, stage: str = "full") -> SignIn:
+    session = await signins.lookup(request.app[AUTH], request.cookies.get(signins.COOKIE))
     if session is None or session.stage != stage:
         raise json_error(401, SIGN_IN)
     if request.method not in SAFE_METHODS:
@@ -29,6 +29,6 @@ async def session_of(request: web.Request, stage: str = "full") -> WebSession:
     return session
 
 
-async def optional_session(request: web.Request, stage: str = "full") -> WebSession | None:
-    session = await sessions.lookup(request.app[AUTH], request.cookies.get(sessions.COOKIE), touch=False)
+async def optional_session(request: web.Request, stage: str = "full") -> SignIn | None:
+    session = await signins.lookup(request.app[AUTH], request.cookies.get(signins.COOKIE), touch=False)
     return session if session is not None and session.stage == stage else None

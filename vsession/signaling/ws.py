@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from vsession.appkeys import AUTH, SERVICES, SETTINGS
-from vsession.auth import sessions as web_sessions
+from vsession.auth import signins
 from vsession.consent.machine import refuse_forgery
 from vsession.errors import Refusal
 from vsession.rooms import invites
@@ -55,8 +55,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     role = request.query.get("role")
     session_id = request.query.get("session")
     if role == "therapist":
-        token = request.cookies.get(web_sessions.COOKIE)
-        session = await web_sessions.lookup(request.app[AUTH], token)
+        token = request.cookies.get(signins.COOKIE)
+        session = await signins.lookup(request.app[AUTH], token)
         if session is None or session.stage != "full":
             raise web.HTTPUnauthorized(text="Please sign in.")
         if session_id is not None:
@@ -159,7 +159,7 @@ async def _dispatch(services: Services, caller: Caller, message: dict[str, Any])
     if kind == "ping":
         if caller.session_token is not None:
             # A live page counts as activity, so a long call is not taken for an idle session.
-            if await web_sessions.lookup(services.auth, caller.session_token) is None:
+            if await signins.lookup(services.auth, caller.session_token) is None:
                 return _error("Your sign-in has expired.")
         return {"type": "pong"}
     if caller.session_id is None:

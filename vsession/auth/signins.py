@@ -1,4 +1,4 @@
-"""Therapist web sessions: a 256-bit cookie token, stored hashed, with idle and absolute limits."""
+"""Therapist sign-ins (web sessions): a 256-bit cookie token, stored hashed, with idle and absolute limits."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from aiohttp import web
 
 from vsession.auth.context import AuthContext
 from vsession.auth.tokens import looks_like_token, new_token, token_hash
-from vsession.store import web_sessions
+from vsession.store import signins as signin_rows
 from vsession.store.db import Tx
-from vsession.store.web_sessions import WebSession
+from vsession.store.signins import SignIn
 
 # __Host- makes the browser insist on Secure, Path=/ and no Domain, so no subdomain can plant it.
 COOKIE = "__Host-vsession"
@@ -21,11 +21,11 @@ SECOND_FACTOR_SECONDS = 5 * 60
 async def issue(tx: Tx, ctx: AuthContext, therapist_id: int, stage: str, totp_at: float = 0.0) -> str:
     token = new_token()
     csrf = secrets.token_urlsafe(32)
-    await web_sessions.insert(tx, token_hash(token), therapist_id, stage, csrf, ctx.clock.now(), totp_at)
+    await signin_rows.insert(tx, token_hash(token), therapist_id, stage, csrf, ctx.clock.now(), totp_at)
     return token
 
 
-def expired(ctx: AuthContext, session: WebSession) -> bool:
+def expired(ctx: AuthContext, session: SignIn) -> bool:
     now = ctx.clock.now()
     if session.stage == "second_factor":
         return now - session.created_at > SECOND_FACTOR_SECONDS
@@ -35,20 +35,20 @@ def expired(ctx: AuthContext, session: WebSession) -> bool:
     )
 
 
-async def lookup(ctx: AuthContext, token: str | None, touch: bool = True) -> WebSession | None:
+async def lookup(ctx: AuthContext, token: str | None, touch: bool = True) -> SignIn | None:
     """The live session for a cookie value, or None; an expired row is deleted on sight."""
     if not token or not looks_like_token(token):
         return None
     key = token_hash(token)
     async with ctx.db.transaction() as tx:
-        session = await web_sessions.get(tx, key)
+        session = await signin_rows.get(tx, key)
         if session is None:
             return None
         if expired(ctx, session):
-            await web_sessions.delete(tx, key)
+            await signin_rows.delete(tx, key)
             return None
         if touch:
-            await web_sessions.touch(tx, key, ctx.clock.now())
+            await signin_rows.touch(tx, key, ctx.clock.now())
         return session
 
 

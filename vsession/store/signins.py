@@ -1,4 +1,5 @@
-"""Server-side rows behind the therapist's session cookie."""
+"""Server-side rows behind the therapist's sign-in cookie (the table keeps its first name,
+web_sessions: "session" in code means a therapy session)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from vsession.store.db import Row, Tx
 
 
 @dataclass(frozen=True)
-class WebSession:
+class SignIn:
     token_hash: str
     therapist_id: int
     stage: str
@@ -18,7 +19,7 @@ class WebSession:
     totp_at: float
 
     @classmethod
-    def from_row(cls, row: Row) -> WebSession:
+    def from_row(cls, row: Row) -> SignIn:
         return cls(**{k: row[k] for k in row.keys()})
 
 
@@ -33,9 +34,9 @@ async def insert(
     )
 
 
-async def get(tx: Tx, token_hash: str) -> WebSession | None:
+async def get(tx: Tx, token_hash: str) -> SignIn | None:
     row = await tx.fetchone("SELECT * FROM web_sessions WHERE token_hash = ?", (token_hash,))
-    return WebSession.from_row(row) if row else None
+    return SignIn.from_row(row) if row else None
 
 
 async def touch(tx: Tx, token_hash: str, now: float) -> None:

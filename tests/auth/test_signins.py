@@ -4,7 +4,7 @@ idle and absolute timeouts driven by the fake clock, heartbeats as activity."""
 from __future__ import annotations
 
 from tests.auth.conftest import Reply, Server, Therapist, enrol
-from vsession.auth.sessions import COOKIE
+from vsession.auth.signins import COOKIE
 from vsession.auth.tokens import looks_like_token
 
 
