@@ -16,14 +16,11 @@ ensure_venv() {
   fi
 }
 
-# ensure_debian_packages pkg:/path/it/provides ...  installs those whose file is missing.
+# ensure_debian_packages PKG...  installs these Debian packages (none given: nothing to do).
 ensure_debian_packages() {
-  local missing=() item sudo=""
-  for item in "$@"; do
-    [ -e "${item#*:}" ] || missing+=("${item%%:*}")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ $# -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$@"
 }

@@ -14,10 +14,18 @@ from pathlib import Path
 import pytest
 
 from tests.support.inprocess import inprocess_call  # noqa: F401 (a fixture for tests/sfu and tests/recording)
+from tests.support.tools import message, missing
 from vsession.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, naming the Debian package, when a tool the tests run is missing."""
+    absent = missing()
+    if absent:
+        pytest.exit(message(absent), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 class FakeClock:
