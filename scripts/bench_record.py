@@ -36,8 +36,8 @@ if str(REPO) not in sys.path:
 
 from scripts.bench_relay import cpu_seconds, rss_bytes  # noqa: E402
 from scripts.relay_load import Clip, StampedVideoTrack, pin_video_bitrate  # noqa: E402
-from tests.integration.conftest import prepare_call, start_call_server  # noqa: E402
 from tests.support.call_client import CallClient  # noqa: E402
+from tests.support.call_server import prepare_call, start_call_server  # noqa: E402
 from vsession.recording import age  # noqa: E402
 
 

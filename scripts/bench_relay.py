@@ -102,9 +102,9 @@ from relay_load import (
 from replay_media import LOOP_SECONDS, EncodedMedia, encode_media
 
 # relay_load has put the repository on sys.path for these.
-from tests.conftest import LiveServer, start_server
-from tests.integration.conftest import Call
 from tests.support.actors import admitted_clients, enrol_therapist, schedule
+from tests.support.call_server import Call
+from tests.support.live_server import LiveServer, start_server
 
 FPS_FLOOR = 29.0  # issue 6: "keep >= 29 fps at every receiver"
 FELL_BEHIND = 27.0  # mean fps below which a step's CPU no longer reflects the full load
@@ -192,7 +192,7 @@ def take_sample(server_pid: int, worker_pids: Sequence[int]) -> Sample:
 
 
 def start_relay_server(relay: str, workdir: Path, nice: int) -> LiveServer:
-    """`vsession serve` as tests/integration/conftest.py's start_call_server does, but with the
+    """`vsession serve` as tests/support/call_server.py's start_call_server does, but with the
     server's stderr kept in a file (that is where a refused setting is explained), and at the
     given niceness (`nice` only warns, into that file, when it may not)."""
     workdir.mkdir(parents=True)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests import conftest
+from tests.support import live_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,11 +34,11 @@ def exec_form(value: str) -> list[str]:
 
 @pytest.fixture
 def start_server():
-    """conftest's start_server, stopping whatever it started when the test ends."""
+    """live_server.start_server, stopping whatever it started when the test ends."""
     started = []
 
     def start(*args, **kwargs):
-        server = conftest.start_server(*args, **kwargs)
+        server = live_server.start_server(*args, **kwargs)
         started.append(server)
         return server
 

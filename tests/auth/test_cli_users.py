@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from tests.auth.conftest import PASSWORD, USERNAME, Server, Therapist, enrol
-from tests.conftest import REPO, FakeClock
+from tests.support.app_client import PASSWORD, USERNAME, Server, Therapist, enrol
+from tests.support.clock import FakeClock
+from tests.support.paths import REPO
 from vsession.auth import login
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.auth.conftest import PASSWORD, USERNAME, Server, Therapist, enrol
+from tests.support.app_client import PASSWORD, USERNAME, Server, Therapist, enrol
 from vsession.auth import enrolment, login, recovery
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.auth.conftest import NEW_PASSWORD, PASSWORD, USERNAME, Server, Therapist
+from tests.support.app_client import NEW_PASSWORD, PASSWORD, USERNAME, Server, Therapist
 from vsession.auth import login
 
 

@@ -3,7 +3,7 @@ idle and absolute timeouts driven by the fake clock, heartbeats as activity."""
 
 from __future__ import annotations
 
-from tests.auth.conftest import Reply, Server, Therapist, enrol
+from tests.support.app_client import Reply, Server, Therapist, enrol
 from vsession.auth.signins import COOKIE
 from vsession.auth.tokens import looks_like_token
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tests.auth.conftest import PASSWORD, USERNAME, Reply, Server, Therapist, enrol, open_server
-from tests.conftest import FakeClock
+from tests.support.app_client import PASSWORD, USERNAME, Reply, Server, Therapist, enrol, open_server
+from tests.support.clock import FakeClock
 from vsession.auth import login, throttle
 from vsession.config import Settings
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
-
-from tests.support.actors import Therapist
+from playwright.sync_api import Browser, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -40,14 +38,3 @@ def browser() -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield browser
         browser.close()
-
-
-def sign_in(page: Page, server, account: Therapist) -> None:
-    page.goto(server.url + "/login")
-    page.fill("#username", account.username)
-    page.fill("#password", account.password)
-    page.click("#password-form button[type=submit]")
-    page.wait_for_selector("#code-form:not(.hidden)")
-    page.fill("#code", account.totp.now())
-    page.click("#code-form button[type=submit]")
-    page.wait_for_url("**/dashboard")

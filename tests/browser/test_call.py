@@ -7,8 +7,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from tests.browser.calls import BAND, band_seen, frames_rise, two_party_call
-from tests.integration.conftest import start_call_server
+from tests.support.browser_calls import BAND, band_seen, frames_rise, two_party_call
+from tests.support.call_server import start_call_server
 
 
 def test_two_party_call_in_chromium(browser: Browser, tmp_path: Path, artifacts: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from tests.browser.calls import two_party_call
-from tests.integration.conftest import start_call_server
+from tests.support.browser_calls import two_party_call
+from tests.support.call_server import start_call_server
 from vsession.recording import age
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import sign_in
-from tests.conftest import start_server
 from tests.support.actors import enrol_therapist
+from tests.support.browser_calls import sign_in
+from tests.support.live_server import start_server
 
 
 def test_link_waiting_room_admit_reuse_end(browser: Browser, tmp_path: Path, artifacts: Path) -> None:

@@ -30,10 +30,10 @@ import av
 import pytest
 from aiortc import AudioStreamTrack
 
-from tests.recording.test_recorder import make_key, stock_age_decrypt
 from tests.support.call_client import CallClient
 from tests.support.inprocess import InProcessCall
 from tests.support.media import CounterTrack, read_counter
+from tests.support.practice_key import make_key, stock_age_decrypt
 from vsession.recording import age
 
 FRAME_SLACK = 1  # "plus one frame interval"

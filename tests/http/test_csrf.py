@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.auth.conftest import (
+from tests.support.app_client import (
     EVIL_ORIGIN,
     PASSWORD,
     USERNAME,
@@ -17,7 +17,7 @@ from tests.auth.conftest import (
     enrol,
     open_server,
 )
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from vsession.config import Settings
 
 

@@ -7,8 +7,8 @@ import asyncio
 
 from aiortc import AudioStreamTrack
 
-from tests.integration.conftest import prepare_call
 from tests.support.call_client import CallClient
+from tests.support.call_server import prepare_call
 from tests.support.media import ColourTrack, mean_colour
 
 COLOURS = {"t": (220, 40, 40), "s1": (40, 200, 40), "s2": (40, 60, 220)}

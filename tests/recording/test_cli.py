@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO
 from tests.support.consent_calls import (
     audit,
     audit_intact,
@@ -21,6 +20,7 @@ from tests.support.consent_calls import (
     start_call,
     wait_state,
 )
+from tests.support.paths import REPO
 
 PLAIN = os.urandom(200_000)  # three full 64 KiB chunks and a short final one
 

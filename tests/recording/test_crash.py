@@ -17,8 +17,8 @@ from pathlib import Path
 
 from aiortc import AudioStreamTrack
 
-from tests.integration.conftest import prepare_call, start_call_server
 from tests.support.call_client import CallClient
+from tests.support.call_server import prepare_call, start_call_server
 from tests.support.media import ColourTrack
 from vsession.recording import age
 

@@ -29,9 +29,9 @@ import pytest
 from aiortc import AudioStreamTrack
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from tests.recording.test_recorder import make_key
 from tests.support.call_client import CallClient
 from tests.support.media import CounterTrack
+from tests.support.practice_key import make_key
 from vsession.recording import age
 
 # An EBML variable-size integer: a length marker bit, then up to 7 more bytes.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.auth.conftest import Server, Therapist
-from tests.rooms.conftest import (
+from tests.support.app_client import Server, Therapist
+from tests.support.rooms_api import (
     Client,
     audit_entries,
     create,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.auth.conftest import Server, Therapist
-from tests.rooms.conftest import Client, audit_entries, create, services, token_of
+from tests.support.app_client import Server, Therapist
+from tests.support.rooms_api import Client, audit_entries, create, services, token_of
 from vsession.audit import verify
 
 REQUIRED = {

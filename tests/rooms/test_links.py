@@ -7,16 +7,8 @@ import secrets
 
 import aiohttp
 
-from tests.auth.conftest import Server, Therapist
-from tests.rooms.conftest import (
-    Client,
-    audit_entries,
-    create,
-    db_rows,
-    seat_view,
-    services,
-    token_of,
-)
+from tests.support.app_client import Server, Therapist
+from tests.support.rooms_api import Client, audit_entries, create, db_rows, seat_view, services, token_of
 from vsession.rooms import invites, sessions
 
 GRACE = 120  # minutes: the default settings.link_grace_minutes, asserted below

@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.auth.conftest import Server, Therapist
-from tests.rooms.conftest import EVIL_ORIGIN, Client, create, receive, therapist_socket, token_of
+from tests.support.app_client import EVIL_ORIGIN, Server, Therapist
+from tests.support.rooms_api import Client, create, receive, therapist_socket, token_of
 
 CHANGED = {"type": "sessions_changed"}
 

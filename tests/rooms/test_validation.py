@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.auth.conftest import Server, Therapist
-from tests.rooms.conftest import audit_entries, dashboard
+from tests.support.app_client import Server, Therapist
+from tests.support.rooms_api import audit_entries, dashboard
 
 START_RULE = "Please choose a start time from today to a year ahead."
 GOOD: dict[str, Any] = {"title": "Weekly", "starts_at": 1_800_000_000, "duration_minutes": 50, "seats": 1}

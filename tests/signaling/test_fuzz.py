@@ -42,9 +42,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from tests.conftest import LiveServer, start_server
-from tests.integration.conftest import Call, prepare_call
 from tests.support.call_client import CallClient
+from tests.support.call_server import Call, prepare_call
+from tests.support.live_server import LiveServer, start_server
 from tests.support.media import ColourTrack, mean_colour
 
 # The limits as docs/signaling.md states them.

@@ -1,11 +1,12 @@
-"""Helpers for call tests in real Chromium: each page's camera gets a coloured band drawn on it
-before sending, so a receiver can tell whose video it got."""
+"""Helpers for tests in real Chromium: signing a therapist in, and calls where each page's camera
+gets a coloured band drawn on it before sending, so a receiver can tell whose video it got."""
+
+from __future__ import annotations
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import sign_in
-from tests.conftest import LiveServer
 from tests.support.actors import Therapist, admit, enrol_therapist, schedule
+from tests.support.live_server import LiveServer
 
 BAND = {"therapist": (230, 30, 30), "client": (30, 60, 230)}
 
@@ -56,6 +57,17 @@ FRAMES_DECODED = """async () => {
   });
   return frames;
 }"""
+
+
+def sign_in(page: Page, server: LiveServer, account: Therapist) -> None:
+    page.goto(server.url + "/login")
+    page.fill("#username", account.username)
+    page.fill("#password", account.password)
+    page.click("#password-form button[type=submit]")
+    page.wait_for_selector("#code-form:not(.hidden)")
+    page.fill("#code", account.totp.now())
+    page.click("#code-form button[type=submit]")
+    page.wait_for_url("**/dashboard")
 
 
 def page_for(browser: Browser, role: str) -> tuple[BrowserContext, Page]:
