@@ -5,9 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bech32
 import pytest
 
 from vsession.config import ConfigError, Settings, load_settings
+from vsession.recording.recipients import recording_status
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -177,3 +179,122 @@ def test_cli_unknown_key_in_config_file(tmp_path: Path) -> None:
 def test_cli_non_loopback_without_tls(tmp_path: Path) -> None:
     result = run_cli("serve", "--data-dir", str(tmp_path / "data"), "--host", "0.0.0.0")
     assert_one_line_error(result, "'host'")
+
+
+# The recording recipients: parsed in full (Bech32, checksum, X25519 length) when settings load.
+
+RECIPIENTS = ("recording_recipient", "breakglass_recipient")
+
+
+@pytest.fixture(scope="module")
+def stock_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """(recipient, another recipient, the first one's secret identity line), from stock age-keygen."""
+    folder = tmp_path_factory.mktemp("keys")
+    made = []
+    for name in ("practice.txt", "breakglass.txt"):
+        subprocess.run(["age-keygen", "-o", str(folder / name)], check=True, capture_output=True)
+        made.append(
+            subprocess.run(
+                ["age-keygen", "-y", str(folder / name)], check=True, capture_output=True, text=True
+            ).stdout.strip()
+        )
+    [secret] = [x for x in (folder / "practice.txt").read_text().splitlines() if x.startswith("AGE-")]
+    return made[0], made[1], secret
+
+
+def flip(text: str, index: int) -> str:
+    other = "q" if text[index] != "q" else "p"  # both are Bech32 characters
+    return text[:index] + other + text[index + 1 :]
+
+
+def bech32_text(hrp: str, data: bytes) -> str:
+    words = bech32.convertbits(data, 8, 5, True)
+    assert words is not None
+    return bech32.bech32_encode(hrp, words)
+
+
+def recipient_settings(name: str, value: str, good: str) -> dict[str, str]:
+    """`value` in setting `name`; breakglass needs a (good) recording recipient beside it."""
+    return {name: value} if name == "recording_recipient" else {"recording_recipient": good, name: value}
+
+
+@pytest.mark.parametrize("name", RECIPIENTS)
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("wrong hrp", "plugin"),
+        ("bad checksum", "checksum"),
+        ("31 bytes", "31 bytes"),
+        ("33 bytes", "33 bytes"),
+        ("upper case", "lowercase"),
+        ("mixed case", "lowercase"),
+        ("identity", "secret key"),
+    ],
+)
+def test_bad_recipients_are_refused_and_named(
+    stock_keys: tuple[str, str, str], name: str, case: str, fragment: str
+) -> None:
+    good, _, secret = stock_keys
+    key = bytes(32 * [7])
+    value = {
+        "wrong hrp": bech32_text("age1yubikey", key),  # a plugin recipient passes an 'age1' prefix check
+        "bad checksum": flip(good, 30),
+        "31 bytes": bech32_text("age", key[:31]),
+        "33 bytes": bech32_text("age", key + b"\x00"),
+        "upper case": good.upper(),
+        "mixed case": good[:40] + good[40:].upper(),
+        "identity": secret,
+    }[case]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, overrides=recipient_settings(name, value, good))
+    assert caught.value.name == name
+    message = str(caught.value)
+    assert message.startswith(f"invalid setting '{name}': ")
+    assert fragment in message
+    assert "\n" not in message
+    assert value[8:] not in message and secret[16:30] not in message  # never echoed: it may be a secret
+
+
+@pytest.mark.parametrize("layer", ["toml", "env"])
+def test_good_recipients_load_from_every_layer_and_enable_recording(
+    tmp_path: Path, stock_keys: tuple[str, str, str], layer: str
+) -> None:
+    good, other, _ = stock_keys
+    if layer == "toml":
+        config = write_toml(tmp_path, f'recording_recipient = "{good}"\nbreakglass_recipient = "{other}"\n')
+        s = load_settings(config, environ={})
+    else:
+        env = {"VSESSION_RECORDING_RECIPIENT": f"{good}\n", "VSESSION_BREAKGLASS_RECIPIENT": other}
+        s = load_settings(environ=env)  # a trailing newline from a paste is harmless
+    status = recording_status(s.recording_recipient, s.breakglass_recipient)
+    assert status.startswith(f"recording: enabled, recipient {good[:8]}…{good[-4:]} (sha256 ")
+    assert f", break-glass {other[:8]}…{other[-4:]} (sha256 " in status
+
+
+def test_empty_recipients_mean_recording_is_disabled(stock_keys: tuple[str, str, str]) -> None:
+    s = load_settings(environ={"VSESSION_RECORDING_RECIPIENT": "", "VSESSION_BREAKGLASS_RECIPIENT": ""})
+    assert recording_status(s.recording_recipient, s.breakglass_recipient) == (
+        "recording: disabled (no recording_recipient)"
+    )
+    # An empty break-glass recipient is just "no second key".
+    good = stock_keys[0]
+    s = load_settings(environ={"VSESSION_RECORDING_RECIPIENT": good, "VSESSION_BREAKGLASS_RECIPIENT": ""})
+    assert recording_status(s.recording_recipient, s.breakglass_recipient).startswith("recording: enabled")
+
+
+def test_breakglass_alone_is_refused(stock_keys: tuple[str, str, str]) -> None:
+    # A break-glass key opens recordings made for the practice key; alone it is a mistake
+    # (recording would be silently off), so start-up says so instead of guessing.
+    _, other, _ = stock_keys
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, overrides={"breakglass_recipient": other})
+    assert caught.value.name == "breakglass_recipient"
+    assert "recording_recipient" in str(caught.value)
+
+
+def test_breakglass_must_be_another_key(stock_keys: tuple[str, str, str]) -> None:
+    good, _, _ = stock_keys
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, overrides={"recording_recipient": good, "breakglass_recipient": good})
+    assert caught.value.name == "breakglass_recipient"
+    assert "same key" in str(caught.value)

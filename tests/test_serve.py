@@ -117,3 +117,57 @@ def test_non_loopback_without_tls_exits_2(tmp_path: Path) -> None:
     assert result.stdout == ""  # no URL: it never listened
     assert len(result.stderr.splitlines()) == 1
     assert "'host'" in result.stderr
+
+
+def stock_key(folder: Path) -> tuple[Path, str]:
+    """An identity file from stock age-keygen and its recipient, as a practice would make them."""
+    identity = folder / "practice.txt"
+    subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
+    derived = subprocess.run(["age-keygen", "-y", str(identity)], check=True, capture_output=True, text=True)
+    return identity, derived.stdout.strip()
+
+
+def test_serve_says_recording_is_disabled_without_a_recipient(live_server) -> None:
+    assert "recording: disabled (no recording_recipient)" in live_server.lines
+
+
+def test_serve_prints_the_recipient_fingerprint_the_practice_can_check(servers, tmp_path: Path) -> None:
+    identity, recipient = stock_key(tmp_path)
+    config = tmp_path / "vsession.toml"
+    config.write_text(f'recording_recipient = "{recipient}"\n')
+    server = servers(tmp_path / "data", "--config", str(config))
+    # The README's check, run on the practice's own computer with stock tools.
+    expected = subprocess.run(
+        f"age-keygen -y '{identity}' | sha256sum | cut -c1-16",
+        shell=True,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert (
+        f"recording: enabled, recipient {recipient[:8]}…{recipient[-4:]} (sha256 {expected})" in server.lines
+    )
+    assert get(server.url + "/healthz")[0] == 200
+
+
+def test_a_bad_recipient_exits_2_with_one_line_and_no_secret(tmp_path: Path) -> None:
+    identity, recipient = stock_key(tmp_path)
+    [secret] = [x for x in identity.read_text().splitlines() if x.startswith("AGE-SECRET-KEY-1")]
+    broken = recipient[:30] + ("q" if recipient[30] != "q" else "p") + recipient[31:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
+    for value, problem in ((broken, "checksum"), (secret, "secret key")):
+        result = subprocess.run(
+            [sys.executable, "-m", "vsession", "serve", "--data-dir", str(tmp_path / "data"), "--port", "0"],
+            capture_output=True,
+            text=True,
+            env={**env, "VSESSION_RECORDING_RECIPIENT": value},
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert line.startswith("vsession: invalid setting 'recording_recipient': ")
+        assert problem in line
+        assert value not in line and value[10:30] not in line
+        assert not (tmp_path / "data").exists()

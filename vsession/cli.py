@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from vsession.auth.context import normalise_username
 from vsession.config import ConfigError, Settings, load_settings
 from vsession.keyfile import read_key
 from vsession.recording import age, library
+from vsession.recording.recipients import recording_status
 from vsession.services import Services, audit_key_path, open_database, open_services
 from vsession.store import consent as consent_store
 from vsession.store import signins as signin_rows
@@ -126,6 +128,10 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from vsession.serve import serve
 
     logs.setup(settings.log_level)
+    # The admin sees at once whether consent can lead to a recording, and for which key.
+    status = recording_status(settings.recording_recipient, settings.breakglass_recipient)
+    print(status, flush=True)
+    logging.getLogger(__name__).info(status)
     await serve(settings, on_ready=announce_first_setup)
     return 0
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vsession.recording.recipients import parse_recipient
+
 ENV_PREFIX = "VSESSION_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 RELAYS = ("passthrough", "decoding")
@@ -137,11 +139,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError("tls_cert" if s.tls_cert is None else "tls_key", "tls_cert and tls_key go together")
     if s.self_signed and s.tls_cert is not None:
         raise ConfigError("self_signed", "use either self_signed or tls_cert/tls_key, not both")
-    for name in ("recording_recipient", "breakglass_recipient"):
-        if getattr(s, name) and not getattr(s, name).startswith("age1"):
-            raise ConfigError(
-                name, "must be an age X25519 recipient (age1...), from `vsession keys generate`"
-            )
+    _validate_recipients(s)
     if s.retention_days < 0:
         raise ConfigError("retention_days", f"must be 0 (keep) or more, got {s.retention_days}")
     if s.relay not in RELAYS:
@@ -156,6 +154,31 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             "host",
             f"plain http is allowed only on loopback; give tls_cert/tls_key or self_signed to bind {s.host}",
+        )
+
+
+def _validate_recipients(s: Settings) -> None:
+    """Parsed in full now, by the writer's own parser, so a recording never fails on a bad key."""
+    keys: dict[str, bytes] = {}
+    for name in ("recording_recipient", "breakglass_recipient"):
+        if getattr(s, name):
+            try:
+                keys[name] = parse_recipient(getattr(s, name)).public_bytes_raw()
+            except ValueError as exc:
+                raise ConfigError(name, str(exc)) from None
+    if "breakglass_recipient" not in keys:
+        return
+    if "recording_recipient" not in keys:
+        # Alone it would leave recording off while the admin believes it is set up.
+        raise ConfigError(
+            "breakglass_recipient",
+            "is a second key for recordings, but recording_recipient is empty: set it too, "
+            "or leave both empty to keep recording off",
+        )
+    if keys["breakglass_recipient"] == keys["recording_recipient"]:
+        raise ConfigError(
+            "breakglass_recipient",
+            "is the same key as recording_recipient; use a second, separately kept key",
         )
 
 

@@ -59,6 +59,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+# One parser for settings and writer alike, so the writer never meets a key start-up did not check.
+from vsession.recording.recipients import parse_recipient
+
 VERSION_LINE = b"age-encryption.org/v1\n"
 X25519_INFO = b"age-encryption.org/v1/X25519"
 RECIPIENT_HRP = "age"
@@ -142,19 +145,6 @@ def generate_identity() -> tuple[str, str]:
 
 def _recipient_string(public: X25519PublicKey) -> str:
     return _bech32_encode(RECIPIENT_HRP, public.public_bytes_raw())
-
-
-def parse_recipient(text: str) -> X25519PublicKey:
-    """Parse an "age1…" recipient. Errors never echo the text: people paste secrets by mistake."""
-    text = text.strip()
-    if text.upper().startswith("AGE-SECRET-KEY-"):
-        raise ValueError(
-            "this is an age identity (secret key), not a recipient; it must not be given to the "
-            "server. Use the 'age1…' public key printed next to it"
-        )
-    if not text.lower().startswith("age1"):
-        raise ValueError("an age recipient starts with 'age1'")
-    return X25519PublicKey.from_public_bytes(_bech32_decode(text, RECIPIENT_HRP, "the age recipient"))
 
 
 def parse_identity(text: str) -> X25519PrivateKey:
