@@ -13,7 +13,12 @@ from tests.support.tools import TOOLS, message, missing, packages
 REPO = Path(__file__).resolve().parent.parent
 TOOLS_SCRIPT = REPO / "tests" / "support" / "tools.py"
 # Calls whose first argument names a program: subprocess.run(["age", ...]), shutil.which("ffprobe"), ...
-RUNNERS = {"run", "Popen", "call", "check_call", "check_output", "create_subprocess_exec", "which", "tool"}
+RUNNERS = {
+    "subprocess": {"run", "Popen", "call", "check_call", "check_output"},
+    "asyncio": {"create_subprocess_exec"},
+    "shutil": {"which"},
+    None: {"which", "tool", "create_subprocess_exec"},  # imported names; tool() in test_age.py
+}
 
 
 def test_a_program_missing_from_path_is_named_with_its_package(tmp_path: Path) -> None:
@@ -72,15 +77,20 @@ def test_the_session_stops_with_one_line_per_missing_tool(tmp_path: Path) -> Non
     assert " passed" not in out  # no test ran
 
 
-def programs_the_tests_run() -> set[str]:
+def programs_run_in(folder: Path) -> set[str]:
     names: set[str] = set()
-    for path in (REPO / "tests").rglob("*.py"):
+    for path in folder.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not (isinstance(node, ast.Call) and node.args):
                 continue
             func = node.func
-            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-            if called not in RUNNERS:
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                module, called = func.value.id, func.attr
+            elif isinstance(func, ast.Name):
+                module, called = None, func.id
+            else:
+                continue
+            if called not in RUNNERS.get(module, set()):
                 continue
             first = node.args[0]
             if isinstance(first, ast.List | ast.Tuple) and first.elts:
@@ -90,8 +100,16 @@ def programs_the_tests_run() -> set[str]:
     return names
 
 
+def test_the_scan_sees_programs_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "t.py").write_text(
+        "subprocess.run(['turnserver', '-n'])\nshutil.which('caddy')\nworld.run(('end',))\n"
+        "subprocess.run([sys.executable, '-m', 'vsession'])\n"
+    )
+    assert programs_run_in(tmp_path) == {"turnserver", "caddy"}
+
+
 def test_every_program_the_tests_run_is_listed() -> None:
-    found = programs_the_tests_run()
+    found = programs_run_in(REPO / "tests")
     assert {"age", "age-keygen", "ffprobe"} <= found  # the scan sees the calls it is meant to see
     unlisted = found - set(TOOLS)
     assert not unlisted, f"add these to TOOLS in tests/support/tools.py with their Debian package: {unlisted}"
