@@ -4,6 +4,7 @@ on disk, a kill -9 mid-write, and PyAV muxing WebM straight into the encrypting 
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import random
@@ -11,6 +12,8 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -534,6 +537,42 @@ def test_leaving_the_context_on_an_exception_aborts(tmp_path: Path, keys: dict[s
             raise RuntimeError("disk trouble")
     assert writer.closed
     check_truncated(path, keys["practice"], payload, 2)  # no final chunk: never passes as COMPLETE
+
+
+def test_with_an_executor_write_leaves_the_disk_to_it(tmp_path: Path, keys: dict[str, Key]) -> None:
+    """For callers on an event loop: write() only cuts chunks; the executor seals, writes and
+    fsyncs them in order, and close() (run there too) finishes the file."""
+    payload = payload_of(3 * CHUNK_SIZE + 100)
+    path = tmp_path / "x.age"
+    reported: list[BaseException] = []
+    release = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as executor, path.open("wb") as handle:
+        executor.submit(release.wait)  # the writer's thread is busy elsewhere for now
+        writer = EncryptingWriter(handle, [keys["practice"].recipient], executor, reported.append)
+        for start in range(0, len(payload), 5000):
+            writer.write(payload[start : start + 5000])
+        # write() returned without touching the file: not even the header is there yet.
+        assert path.stat().st_size == 0
+        assert (writer.chunks_cut, writer.chunks_written, writer.buffered) == (3, 0, 100)
+        release.set()
+        executor.submit(writer.close).result()
+        assert (writer.chunks_written, writer.bytes_written) == (4, path.stat().st_size)
+    assert reported == []
+    assert stock_decrypt(path, keys["practice"].file) == payload
+
+
+def test_with_an_executor_a_disk_error_fails_the_writer_at_once(keys: dict[str, Key]) -> None:
+    reported: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=1) as executor, open("/dev/full", "wb", buffering=0) as handle:
+        writer = EncryptingWriter(handle, [keys["practice"].recipient], executor, reported.append)
+        executor.submit(lambda: None).result()  # the header's write has been tried
+        [error] = reported
+        assert isinstance(error, OSError) and error.errno == errno.ENOSPC
+        assert writer.error is error
+        with pytest.raises(ValueError, match="No space left on device"):
+            writer.write(b"more")
+        executor.submit(writer.close).result()  # writes nothing more: the file stays TRUNCATED
+    assert reported == [error]
 
 
 # --- PyAV muxes WebM straight into the writer -------------------------------------------

@@ -4,16 +4,31 @@ consenting participant."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-from aiortc import AudioStreamTrack
+from aiortc import (
+    AudioStreamTrack,
+    RTCCertificate,
+    RTCDtlsTransport,
+    RTCIceGatherer,
+    RTCIceTransport,
+    RTCRtpReceiver,
+)
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from tests.support.call_client import CallClient
 from tests.support.media import ColourTrack
+from vsession.consent.gate import Gate
 from vsession.recording import age
+from vsession.recording.recorder import Input, SegmentRecorder
+from vsession.sfu.passthrough import PassthroughRelay
 
 RED, GREEN = (220, 40, 40), (40, 200, 40)
 
@@ -110,3 +125,74 @@ async def test_consented_recording_decrypts_with_stock_age(inprocess_call, tmp_p
     assert set(spans) == {"s1 microphone", "t microphone", "s1 camera", "t camera"}
     for title, seconds in spans.items():
         assert recorded - 1.0 <= seconds <= recorded + 2.0, (title, seconds, recorded)
+
+
+def test_finishing_while_waiting_for_first_packets_leaves_no_task_pending(tmp_path: Path) -> None:
+    """A segment finished before every track gave its first packet: the tasks that waited for
+    those packets are cancelled and awaited, not left pending until the loop closes (where
+    asyncio reports each as "Task was destroyed but it is pending!")."""
+    _, recipient = make_key(tmp_path)
+
+    async def record_briefly() -> tuple[bool, int]:
+        # A participant whose microphone has sent nothing yet: a real receiver whose transport
+        # never connects, its remote track read by the pass-through relay as in a call.
+        transport = RTCDtlsTransport(
+            RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()]
+        )
+        relay = PassthroughRelay()
+        source = relay.add_source(RemoteStreamTrack(kind="audio"), RTCRtpReceiver("audio", transport))
+        try:
+            recorder = SegmentRecorder(
+                Gate(),
+                1,
+                tmp_path / "recordings" / "segment.age",
+                [recipient],
+                [Input("t", "microphone", relay.subscribe_packets(source))],
+                on_writing=nothing,
+                on_error=nothing,
+            )
+            await recorder.start()
+            await asyncio.sleep(0.2)  # well inside the wait for first packets
+            complete, size, _ = await recorder.finish()
+        finally:
+            await relay.remove_source(source)
+        return complete, size
+
+    # A loop of our own, closed without cancelling what is left, as a server's can be.
+    loop = asyncio.new_event_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        complete, size = loop.run_until_complete(record_briefly())
+    finally:
+        loop.close()
+    del loop
+    gc.collect()
+    assert [c.get("message") for c in reported] == []
+    assert complete and size > 0  # an empty segment, but a whole age file
+
+
+async def test_a_segment_whose_start_fails_leaves_no_file_open(tmp_path: Path) -> None:
+    _, recipient = make_key(tmp_path)
+    bad = recipient[:-1] + ("q" if recipient[-1] != "q" else "p")  # its bech32 checksum fails
+    open_files = open_file_count()
+    recorder = SegmentRecorder(
+        Gate(), 1, tmp_path / "recordings" / "segment.age", [bad], [], on_writing=nothing, on_error=nothing
+    )
+    try:
+        await recorder.start()
+    except ValueError as exc:
+        assert "checksum" in str(exc)
+    else:
+        raise AssertionError("a recipient with a bad checksum was accepted")
+    assert open_file_count() == open_files
+    complete, size, _ = await recorder.finish()
+    assert (complete, size) == (False, 0)
+
+
+def open_file_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def nothing(*_: object) -> None:
+    pass

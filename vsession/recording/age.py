@@ -40,12 +40,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import enum
 import hmac
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -276,21 +279,41 @@ class EncryptingWriter:
     the timing. PyAV (18.1) does not close a custom file object when the container closes:
     call `close()` after `container.close()`. Used as a context manager, leaving on an
     exception calls `abort()` instead of `close()`.
+
+    With an `executor`, for callers on an event loop, nothing here touches the disk on the
+    caller's thread: `write()` only cuts full chunks off its buffer and queues them, and a job on
+    the executor seals, writes and fsyncs them (the header first), in order. A failure there
+    fails the writer: `on_error` gets the exception at once, in the executor's thread, and the
+    next `write()` raises. `sync()`, `close()` and `abort()` write out what is queued before
+    they return, so they block: call them off the event loop.
     """
 
-    def __init__(self, fileobj: BinaryIO, recipients: Sequence[str]) -> None:
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        recipients: Sequence[str],
+        executor: Executor | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
+    ) -> None:
         if not recipients:
             raise ValueError("an age file needs at least one recipient")
         keys = [parse_recipient(text) for text in recipients]
         self._file = fileobj
         self._fd = fileobj.fileno()  # fail now, not at the first fsync, if there is no real file
-        self._lock = threading.Lock()  # the recorder may sync() from a timer thread
+        # Two locks, never held together: the plaintext side (write() on the event loop, close()
+        # on a thread) and the file side (chunks leave one batch at a time, in the order cut).
+        self._lock = threading.Lock()
+        self._emit_lock = threading.Lock()
         self._buffer = bytearray()
+        self._queue: deque[bytes] = deque()  # full chunks of plaintext, cut but not yet sealed
+        self._executor = executor
+        self._on_error = on_error
         self._counter = 0
         self._closed = False
         self._failed: BaseException | None = None
         self.bytes_written = 0  # ciphertext bytes written to fileobj, header included
         self.plaintext_bytes = 0  # plaintext bytes accepted by write()
+        self.chunks_cut = 0  # full chunks taken off the buffer: sealed, or queued to be
         self.chunks_written = 0
 
         file_key = os.urandom(FILE_KEY_SIZE)
@@ -298,8 +321,8 @@ class EncryptingWriter:
         header = _encode_header([_x25519_stanza(key, file_key) for key in keys], file_key)
         self._aead = _payload_aead(file_key, nonce)
         del file_key  # only the derived payload key is kept
-        with self._lock:
-            self._emit(header + nonce)
+        self._header: bytes | None = header + nonce  # goes out before any chunk
+        self._send()
 
     # The file-object surface PyAV looks at.
     def writable(self) -> bool:
@@ -318,6 +341,16 @@ class EncryptingWriter:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def buffered(self) -> int:
+        """Plaintext bytes in the partial chunk: held in memory until more data completes it."""
+        return len(self._buffer)
+
+    @property
+    def error(self) -> BaseException | None:
+        """What failed the writer (a disk error, say), or None."""
+        return self._failed
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
         with self._lock:
             self._check_open()
@@ -327,20 +360,22 @@ class EncryptingWriter:
             full = (len(self._buffer) - 1) // CHUNK_SIZE  # keep >= 1 byte for the final chunk
             if full:
                 with memoryview(self._buffer) as view:
-                    sealed = b"".join(
-                        self._seal(view[i * CHUNK_SIZE : (i + 1) * CHUNK_SIZE], last=False)
-                        for i in range(full)
+                    self._queue.extend(
+                        bytes(view[i * CHUNK_SIZE : (i + 1) * CHUNK_SIZE]) for i in range(full)
                     )
                 del self._buffer[: full * CHUNK_SIZE]
-                self._emit(sealed)
-            return size
+                self.chunks_cut += full
+        if full:
+            self._send()
+        return size
 
     def sync(self) -> None:
-        """Flush and fsync what has been sealed. The partial chunk in memory cannot be written:
-        STREAM allows only full chunks before the last one."""
-        with self._lock:
-            if self._closed:
-                return
+        """Write out what is queued, then flush and fsync. The partial chunk in memory cannot be
+        written: STREAM allows only full chunks before the last one."""
+        if self._closed:
+            return
+        self._drain()
+        with self._emit_lock:
             try:
                 self._file.flush()
                 os.fsync(self._fd)
@@ -354,20 +389,22 @@ class EncryptingWriter:
         with self._lock:
             if self._closed:
                 return
-            if self._failed is not None:
-                self._closed = True
-                return
-            final = self._seal(memoryview(self._buffer), last=True)
-            self._buffer.clear()
-            self._emit(final)
             self._closed = True
+            final = bytes(self._buffer)
+            self._buffer.clear()
+        self._drain()
+        with self._emit_lock:
+            if self._failed is None:
+                self._emit(self._seal(memoryview(final), last=True))
 
     def abort(self) -> None:
         """Stop without a final chunk: buffered plaintext is dropped and the file verifies as
-        TRUNCATED, with everything sealed so far salvageable. For recorder and disk errors."""
+        TRUNCATED, with every chunk cut so far salvageable. For recorder and disk errors."""
         with self._lock:
             self._buffer.clear()
             self._closed = True
+        with contextlib.suppress(Exception):  # the error that brought us here is already known
+            self._drain()
 
     def __enter__(self) -> Self:
         return self
@@ -388,6 +425,37 @@ class EncryptingWriter:
             raise ValueError("write to a closed EncryptingWriter")
         if self._failed is not None:
             raise ValueError(f"EncryptingWriter failed earlier: {self._failed!r}")
+
+    def _send(self) -> None:
+        """Have the header and the queued chunks written: here, or by a job on the executor."""
+        if self._executor is None:
+            self._drain()
+        else:
+            self._executor.submit(self._drain_reporting)
+
+    def _drain_reporting(self) -> None:
+        try:
+            self._drain()
+        except BaseException as exc:
+            if self._on_error is not None:
+                self._on_error(exc)
+
+    def _drain(self) -> None:
+        """Seal and write everything queued, in order, as one write and one fsync."""
+        with self._emit_lock:
+            if self._failed is not None:
+                self._queue.clear()
+                return
+            parts = [] if self._header is None else [self._header]
+            self._header = None
+            try:
+                while self._queue:
+                    parts.append(self._seal(memoryview(self._queue.popleft()), last=False))
+            except BaseException as exc:
+                self._failed = exc
+                raise
+            if parts:
+                self._emit(b"".join(parts))
 
     def _seal(self, plaintext: memoryview, last: bool) -> bytes:
         sealed = self._aead.encrypt(_chunk_nonce(self._counter, last), plaintext, None)

@@ -56,12 +56,15 @@ async def owned(services: Services, therapist_id: int, recording_id: str) -> Row
     return row
 
 
+def remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 async def delete(services: Services, row: Row, actor: str, reason: str) -> None:
     """Destroy the file, then write the receipt. The file is ciphertext for keys the server never
     had, so there is no key material here to destroy beyond the file itself."""
-    path = path_of(services, row)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    await asyncio.to_thread(remove, path_of(services, row))  # unlinking a long recording takes ms
     async with services.db.transaction() as tx:
         await store.mark_deleted(tx, row["id"], services.clock.now())
         await services.audit.append(

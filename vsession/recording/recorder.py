@@ -1,6 +1,11 @@
 """One recording segment: the consenting participants' encoded packets, remuxed with PyAV into
 WebM (one track per participant and kind, no transcoding), written only through the encrypting
-writer. The gate is checked before every packet; once it closes, nothing more is written."""
+writer. The gate is checked before every packet; once it closes, nothing more is written.
+
+The event loop that runs this carries every call's media, so the disk stays off it: opening the
+file, sealing chunks, writing, fsync, closing and the whole-file hash all run on the segment's
+own thread, one job at a time and in order. Muxing stays on the loop (microseconds a packet), so
+the gate check and the packet it admits are never apart."""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 from av import Packet
@@ -72,25 +79,46 @@ class SegmentRecorder:
         self.inputs = inputs
         self._on_writing = on_writing
         self._on_error = on_error
-        self._file: object | None = None
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._file: BinaryIO | None = None
         self._writer: EncryptingWriter | None = None
         self._container: av.container.OutputContainer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._failed = False
+        self._finishing = False
         self._error_task: asyncio.Task[None] | None = None
         self.packets_written = 0
         self.last_written_at = 0.0
         # Since when media bytes have sat in the writer's partial chunk (None: nothing unsealed).
         self._unsealed_since: float | None = None
-        self._seen = (0, 0)  # (plaintext bytes, chunks sealed) after the last mux
+        self._seen = (0, 0)  # (plaintext bytes, chunks cut) after the last mux
 
     async def start(self) -> None:
+        """Open the file and start recording. `finish()` is still due if this fails."""
+        self._loop = asyncio.get_running_loop()
+        opening = self._loop.run_in_executor(self._io, self._open)
+        try:
+            await asyncio.shield(opening)
+        except BaseException as exc:
+            self._failed = True  # so finish() reports it incomplete
+            if isinstance(exc, asyncio.CancelledError):
+                # The file gets opened all the same: close it, whether or not finish() follows.
+                self._io.submit(self._close, False)
+            raise
+        self._tasks.append(asyncio.create_task(self._run()))
+
+    def _open(self) -> None:
+        """On the segment's thread: a new file, and the writer with its header on its way."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         handle = os.fdopen(fd, "wb")
+        try:
+            self._writer = EncryptingWriter(handle, self.recipients, self._io, self._writer_failed)
+        except BaseException:
+            handle.close()
+            raise
         self._file = handle
-        self._writer = EncryptingWriter(handle, self.recipients)
-        self._tasks.append(asyncio.create_task(self._run()))
 
     async def _run(self) -> None:
         try:
@@ -102,12 +130,12 @@ class SegmentRecorder:
             for item, packet in firsts:
                 if not self._write(item, packet):
                     return
-            self._tasks.append(asyncio.create_task(self._sync_timer()))
+            self._tasks.append(asyncio.create_task(self._seal_timer()))
             await asyncio.gather(*(self._pump(item) for item, _ in firsts))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._fail(exc)
+            self._fail(exc)
 
     async def _first_packets(self) -> list[tuple[Input, Packet]]:
         """Every track's first packet (subscriptions start video on a keyframe); tracks that give
@@ -123,9 +151,16 @@ class SegmentRecorder:
             return item, packet
 
         tasks = [asyncio.create_task(first(item)) for item in self.inputs]
-        done, pending = await asyncio.wait(tasks, timeout=FIRST_PACKET_WAIT)
-        for task in pending:
-            task.cancel()
+        if not tasks:  # nobody present publishes camera or microphone: an empty segment
+            return []
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=FIRST_PACKET_WAIT)
+        finally:
+            # Also when the segment finishes during the wait: a task left waiting on a closed
+            # subscription would be destroyed while still pending.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return [r for t in done if (r := t.result()) is not None]
 
     def _open_container(self, firsts: list[tuple[Input, Packet]]) -> None:
@@ -140,13 +175,17 @@ class SegmentRecorder:
         )
         for item, packet in sorted(firsts, key=lambda f: (f[0].participant, f[0].source)):
             if item.source == "camera":
-                stream = self._container.add_stream("libvpx", rate=30)
-                stream.width, stream.height = vp8_size(bytes(packet))
+                # A stream without an encoder: opening libvpx's would hold the GIL for 10-30 ms,
+                # on any thread, to encode nothing. VP8 in WebM needs no codec private data.
+                width, height = vp8_size(bytes(packet))
+                stream = self._container.add_mux_stream("vp8", rate=30, width=width, height=height)
             else:
+                # Opus in WebM needs its OpusHead header, which the (cheap) encoder supplies.
                 stream = self._container.add_stream("libopus", rate=48000)
                 stream.layout = "stereo"
             stream.metadata["title"] = f"{item.participant} {item.source}"
             item.stream = stream
+        self._container.start_encoding()  # the header, now rather than inside the first mux
 
     async def _pump(self, item: Input) -> None:
         while True:
@@ -173,10 +212,10 @@ class SegmentRecorder:
         writer = self._writer
         if writer is None or writer.plaintext_bytes == self._seen[0]:
             return
-        if writer.chunks_written != self._seen[1] or self._unsealed_since is None:
+        if writer.chunks_cut != self._seen[1] or self._unsealed_since is None:
             # Only bytes from this packet on are unsealed now.
             self._unsealed_since = time.monotonic()
-        self._seen = (writer.plaintext_bytes, writer.chunks_written)
+        self._seen = (writer.plaintext_bytes, writer.chunks_cut)
 
     def _seal_with_padding(self) -> None:
         """age's STREAM seals only full chunks before the last, so a quiet second of media would
@@ -185,51 +224,73 @@ class SegmentRecorder:
         The writer keeps one byte back for its final chunk: that byte is the Void's last."""
         writer = self._writer
         assert writer is not None
-        unsealed = writer.plaintext_bytes - writer.chunks_written * CHUNK_SIZE
-        size = CHUNK_SIZE + 1 - unsealed
+        size = CHUNK_SIZE + 1 - writer.buffered
         if size < 2:
             size += CHUNK_SIZE
         writer.write(ebml_void(size))
         self._unsealed_since = None
-        self._seen = (writer.plaintext_bytes, writer.chunks_written)
+        self._seen = (writer.plaintext_bytes, writer.chunks_cut)
 
-    async def _sync_timer(self) -> None:
+    async def _seal_timer(self) -> None:
+        # No fsync here: the writer's thread fsyncs every batch of chunks it writes.
         while True:
             await asyncio.sleep(SYNC_TICK)
             since = self._unsealed_since
-            try:
-                if since is not None and time.monotonic() - since >= SYNC_SECONDS - SYNC_TICK:
+            if since is not None and time.monotonic() - since >= SYNC_SECONDS - SYNC_TICK:
+                try:
                     self._seal_with_padding()
-                if self._writer is not None:
-                    self._writer.sync()
-            except Exception as exc:  # a disk error: fail closed
-                await self._fail(exc)
-                return
+                except Exception as exc:  # the writer failed: fail closed
+                    self._fail(exc)
+                    return
 
-    async def _fail(self, exc: BaseException) -> None:
+    def _writer_failed(self, exc: BaseException) -> None:
+        """On the writer's thread, as a disk error happens: fail on the loop straight away."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                self._loop.call_soon_threadsafe(self._fail, exc)
+
+    def _fail(self, exc: BaseException) -> None:
         if self._failed:
             return
         self._failed = True
         self.gate.close()
+        if self._writer is not None and self._writer.error is not None:
+            exc = self._writer.error  # the disk's own error, not a refusal that followed it
         log.error("recording segment failed: %s", exc)
+        if self._finishing:
+            return  # finish() is under way and reports the segment incomplete
         # In a task of its own: handling the error finishes this segment, which cancels this task.
         self._error_task = asyncio.create_task(self._on_error(f"{type(exc).__name__}: {exc}"[:200]))
 
     async def finish(self) -> tuple[bool, int, str]:
         """Stop, finalise the file, and return (complete, size, ciphertext SHA-256)."""
+        self._finishing = True
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for item in self.inputs:
             item.subscription.close()
-        complete = not self._failed
+        loop = asyncio.get_running_loop()
+        try:
+            # Shielded: once asked, the file is closed even if this caller is cancelled.
+            complete = await asyncio.shield(loop.run_in_executor(self._io, self._close, not self._failed))
+        finally:
+            await self._on_writing(False)
+        size, sha256 = await asyncio.shield(loop.run_in_executor(self._io, digest, self.path))
+        self._io.shutdown(wait=False)
+        return complete, size, sha256
+
+    def _close(self, complete: bool) -> bool:
+        """On the segment's thread, after every chunk queued before: finalise and close the
+        file. Returns whether the segment is complete."""
         try:
             if self._container is not None and complete:
                 self._container.close()
             if self._writer is not None:
                 # A failed segment gets no final chunk, so it reads TRUNCATED, as the DB says.
                 self._writer.close() if complete else self._writer.abort()
+                complete = complete and self._writer.error is None
         except Exception as exc:
             complete = False
             if self._writer is not None:
@@ -238,9 +299,8 @@ class SegmentRecorder:
         finally:
             if self._file is not None:
                 with contextlib.suppress(OSError):
-                    self._file.close()  # type: ignore[attr-defined]
-            await self._on_writing(False)
-        return complete, *digest(self.path)
+                    self._file.close()
+        return complete
 
 
 def digest(path: Path) -> tuple[int, str]:
