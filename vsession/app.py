@@ -23,6 +23,7 @@ from vsession.http import (
     security_headers,
 )
 from vsession.http.health import healthz
+from vsession.looplag import monitor_loop
 from vsession.recording import library
 from vsession.rooms import sessions
 from vsession.services import Services, open_services
@@ -65,6 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         # Open WebSockets would otherwise hold shutdown for aiohttp's whole grace period.
         await app[SERVICES].registry.close_all()
 
+    app.cleanup_ctx.append(monitor_loop)  # first in, last out: it watches start-up and shutdown too
     app.cleanup_ctx.append(services)
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/healthz", healthz)
