@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,10 +58,15 @@ class RoomListener(Protocol):
     async def session_ended(self) -> None: ...
 
 
+# How a room makes a participant's connection (tests of call logic swap in a light one).
+PeerFactory = Callable[..., Peer]
+
+
 class MediaRoom:
-    def __init__(self, config: RTCConfiguration, forwarder: Forwarder) -> None:
+    def __init__(self, config: RTCConfiguration, forwarder: Forwarder, make_peer: PeerFactory = Peer) -> None:
         self._config = config
         self._forwarder = forwarder
+        self._make_peer = make_peer
         self.members: dict[str, Member] = {}
         self.listener: RoomListener | None = None
         self._lock = asyncio.Lock()
@@ -78,7 +84,9 @@ class MediaRoom:
                 raise CallFull
             if self.listener is not None:
                 await self.listener.member_joining(peer_id)
-            peer = Peer(peer_id, self._config, send, self._published, self._forwarder.prepare_receiver)
+            peer = self._make_peer(
+                peer_id, self._config, send, self._published, self._forwarder.prepare_receiver
+            )
             member = Member(peer, name, role, send)
             self.members[peer_id] = member
             await peer.negotiate()
@@ -185,14 +193,15 @@ class MediaRoom:
 class SFU:
     """The calls currently running, one per therapy session."""
 
-    def __init__(self, config: RTCConfiguration, forwarder: Forwarder) -> None:
+    def __init__(self, config: RTCConfiguration, forwarder: Forwarder, make_peer: PeerFactory = Peer) -> None:
         self._config = config
         self.forwarder = forwarder
+        self._make_peer = make_peer
         self.rooms: dict[str, MediaRoom] = {}
 
     def room(self, session_id: str) -> MediaRoom:
         if session_id not in self.rooms:
-            self.rooms[session_id] = MediaRoom(self._config, self.forwarder)
+            self.rooms[session_id] = MediaRoom(self._config, self.forwarder, self._make_peer)
         return self.rooms[session_id]
 
     async def leave(
