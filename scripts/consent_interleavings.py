@@ -9,6 +9,8 @@ which tests/consent/test_interleavings.py can take as a regression case.
 from __future__ import annotations
 
 import argparse
+import logging
+import random
 import re
 import secrets
 import sys
@@ -32,8 +34,6 @@ def main() -> int:
     args = parser.parse_args()
     seed = secrets.randbits(32) if args.seed == "random" else int(args.seed)
     print(f"seed {seed}, {args.schedules} schedules", flush=True)
-    import logging
-    import random
 
     logging.disable(logging.CRITICAL)  # the recorder logs each injected failure
     found: dict[str, tuple[int, object, str]] = {}
@@ -50,6 +50,7 @@ def main() -> int:
                 found[kind] = (count + 1, first, text)
                 if args.stop_first:
                     break
+        bench.close()
     elapsed = time.monotonic() - started
     print(f"{index + 1} schedules in {elapsed:.0f} s ({(index + 1) / elapsed:.0f}/s); violations:")
     for _kind, (count, first, text) in sorted(found.items(), key=lambda item: -item[1][0]):

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vsession.audit import AuditLog
 from vsession.auth.context import AuthContext
 from vsession.auth.secretbox import SecretBox
 from vsession.clock import Clock, SystemClock
 from vsession.config import Settings
+from vsession.consent.machine import Consent, Policy, Records
 from vsession.keyfile import load_or_create_key
-from vsession.recording.service import Recordings
+from vsession.recording.service import Recordings, unavailable
 from vsession.rooms.registry import Registry
 from vsession.sfu.forwarding import make_forwarder
 from vsession.sfu.ice import rtc_configuration
-from vsession.sfu.room import SFU
+from vsession.sfu.room import SFU, MediaRoom
 from vsession.store import Database
 
 
@@ -43,10 +45,13 @@ class Services:
     auth: AuthContext
     registry: Registry
     sfu: SFU
-    recordings: Recordings = field(init=False)
+    recordings: Recordings
 
-    def __post_init__(self) -> None:
-        self.recordings = Recordings(self)
+    def consent(self, session_id: str) -> Consent:
+        """The consent machine of the session's call (made with the call's room)."""
+        listener = self.sfu.room(session_id).listener
+        assert isinstance(listener, Consent)
+        return listener
 
     async def close(self) -> None:
         await self.sfu.close()
@@ -60,5 +65,17 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     audit = AuditLog(audit_key, clock)
     box = SecretBox(load_or_create_key(totp_key_path(settings)))
     auth = AuthContext(settings, db, audit, clock, box)
-    sfu = SFU(rtc_configuration(settings), make_forwarder(settings.relay))
-    return Services(settings, clock, db, audit_key, audit, box, auth, Registry(), sfu)
+    recordings = Recordings(settings, db, audit, clock)
+    sfu = open_sfu(settings, Records(db, audit, clock), recordings)
+    return Services(settings, clock, db, audit_key, audit, box, auth, Registry(), sfu, recordings)
+
+
+def open_sfu(settings: Settings, records: Records, recordings: Recordings, **more: Any) -> SFU:
+    """The calls, each room with its consent machine, which records through `recordings`."""
+    forwarder = make_forwarder(settings.relay)
+    policy = Policy(settings.retention_days, unavailable(settings, forwarder))
+
+    def consent(session_id: str, room: MediaRoom) -> Consent:
+        return Consent(records, policy, session_id, room, recordings.recorder_for(room, forwarder))
+
+    return SFU(rtc_configuration(settings), forwarder, make_listener=consent, **more)

@@ -2,9 +2,9 @@
 through the real consent machine, room membership and recording service on a scheduler that
 shuffles every await, with the invariant checked after every step (tests/support/consent_world.py).
 
-CI runs a fixed-seed search of at least 5,000 schedules; `scripts/consent_interleavings.py` runs
-any number with any seed. The regression cases are schedules the search found on the code before
-issue 10's fix, one for each race it reported."""
+CI runs a fixed-seed search of 5,000 schedules; `scripts/consent_interleavings.py` runs any number
+with any seed. The regression cases are schedules the search found on the code before issue 10's
+fix (commit df4c6d2 shows each of them failing there)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.support.consent_world import REGRESSIONS, Bench, Schedule, schedules
-from tests.support.scheduler import Violation
 
 SCHEDULES = 5_000
 
@@ -26,14 +25,15 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     bench.close()
 
 
-# Before the fix in the next commit, every one of these fails: strict, so a pass is an error.
-@pytest.mark.xfail(strict=True, raises=Violation, reason="the races of issue 10, fixed in the next commit")
 @pytest.mark.parametrize("name", sorted(REGRESSIONS))
-def test_regression_schedules(bench: Bench, name: str) -> None:
-    bench.run(REGRESSIONS[name])
+@pytest.mark.parametrize("seed", [None, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+def test_regression_schedules(bench: Bench, name: str, seed: int | None) -> None:
+    """Each race's schedule, with the seed that found it and nine more."""
+    schedule = REGRESSIONS[name]
+    for delay in (0, 1, 3):
+        bench.run(Schedule(schedule.participants, schedule.batches, seed or schedule.seed, delay))
 
 
-@pytest.mark.skip(reason="fails on this commit (the races of issue 10); enabled with the fix")
 @settings(
     max_examples=SCHEDULES,
     derandomize=True,

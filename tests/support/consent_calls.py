@@ -38,7 +38,7 @@ class Recorded:
 
     @property
     def consent(self) -> Consent:
-        return self.services.recordings.consent_for(self.call.session_id)
+        return self.services.consent(self.call.session_id)
 
     def client_peer(self, index: int) -> CallClient:
         """A new device (socket and peer connection) for client seat index + 1."""

@@ -41,14 +41,13 @@ from vsession.auth.context import AuthContext
 from vsession.auth.secretbox import SecretBox
 from vsession.clock import SystemClock
 from vsession.config import Settings, load_settings
-from vsession.consent.machine import Consent
+from vsession.consent.machine import Consent, Records
 from vsession.errors import Refusal
 from vsession.recording import age, recorder
-from vsession.recording.service import recordings_dir
+from vsession.recording.service import Recordings, recordings_dir
 from vsession.rooms.registry import Registry
-from vsession.services import Services
-from vsession.sfu.forwarding import make_forwarder
-from vsession.sfu.room import SFU, THERAPIST_PEER, CallFull, MediaRoom, RoomListener
+from vsession.services import Services, open_sfu
+from vsession.sfu.room import THERAPIST_PEER, CallEnded, CallFull, MediaRoom, RoomListener
 from vsession.store import consent as consent_store
 from vsession.store.db import Database
 
@@ -165,15 +164,7 @@ class World:
         room = self.services.sfu.rooms.get(self.session_id)
         if room is None or who not in room.members:
             raise Refusal(409, "Join the call first.")
-        return self._machine()
-
-    def _machine(self) -> Consent:
-        # Before issue 10's fix: a room got its machine when ws.py first asked for it.
-        room = self.services.sfu.room(self.session_id)
-        machine = self.services.recordings.consent_for(self.session_id)
-        if machine not in self.machines:
-            self.observe(machine, room)
-        return machine
+        return self.services.consent(self.session_id)
 
     def observe(self, machine: RoomListener, room: MediaRoom) -> RoomListener:
         """A new room and its machine: note the arrival of the events they send each other."""
@@ -211,7 +202,7 @@ class World:
         await self.loop.yields(START_SPREAD)  # events of a batch arrive in any order, spread out
         try:
             await getattr(self, f"_{kind}")(who)
-        except (Refusal, CallFull):
+        except (Refusal, CallFull, CallEnded):
             pass
         except ValueError as exc:  # what ws.py turns into an error message for the page
             self.errors.append(f"{event}: {exc}")
@@ -226,9 +217,7 @@ class World:
                 self.prompts[who].append(message)
 
         role = "therapist" if who == THERAPIST_PEER else "client"
-        self._machine()
-        room = self.services.sfu.room(self.session_id)
-        self.peers[who] = await room.join(who, who, role, send)
+        self.peers[who] = await self.services.sfu.join(self.session_id, who, who, role, send)
 
     async def _leave(self, who: str, reason: str = "left") -> None:
         await self.services.sfu.leave(self.session_id, who, reason, self.peers.get(who))
@@ -281,8 +270,8 @@ class World:
             await room.listener.recorder_failed("injected disk error")
 
     async def _bad_key(self, who: str) -> None:
-        services = self.services
-        services.settings = dataclasses.replace(services.settings, recording_recipient=BAD_RECIPIENT)
+        recordings = self.services.recordings
+        recordings.settings = dataclasses.replace(recordings.settings, recording_recipient=BAD_RECIPIENT)
 
     async def _end(self, who: str) -> None:
         self.ended = True
@@ -359,7 +348,7 @@ class World:
             "SELECT id, file_name, state, bytes, ciphertext_sha256 FROM recordings WHERE session_id = ?",
             (self.session_id,),
         ).fetchall()
-        folder = recordings_dir(self.services)
+        folder = recordings_dir(self.services.settings)
         audited = self._audited_recordings()
         for row in rows:
             path = folder / row["file_name"]
@@ -488,11 +477,17 @@ class Bench:
         clock = SystemClock()
         audit = AuditLog(self.audit_key, clock)
         box = SecretBox(os.urandom(32))
-        sfu = SFU(None, make_forwarder("passthrough"), LightPeer)  # type: ignore[arg-type]
+        recordings = Recordings(self.settings, db, audit, clock)
+        sfu = open_sfu(self.settings, Records(db, audit, clock), recordings, make_peer=LightPeer)
         auth = AuthContext(self.settings, db, audit, clock, box)
-        services = Services(self.settings, clock, db, self.audit_key, audit, box, auth, Registry(), sfu)
+        services = Services(
+            self.settings, clock, db, self.audit_key, audit, box, auth, Registry(), sfu, recordings
+        )
         ledger = self.ledgers[session_id] = Ledger()
         world = World(loop, services, session_id, schedule, ledger, reader)
+        make_listener = sfu._make_listener
+        assert make_listener is not None
+        sfu._make_listener = lambda sid, room: world.observe(make_listener(sid, room), room)
         # The schedule starts here, whatever setup took (the first one migrates the DB).
         loop.rng.seed(schedule.seed)
         loop.steps = 0

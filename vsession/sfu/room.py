@@ -46,6 +46,14 @@ class CallFull(Exception):
     pass
 
 
+class RoomClosed(Exception):
+    """The room closed while a join waited for it."""
+
+
+class CallEnded(Exception):
+    """The session's call has ended; it cannot be joined again."""
+
+
 class RoomListener(Protocol):
     """Told of changes BEFORE they take effect (consent closes the recorder's gate first)."""
 
@@ -55,11 +63,13 @@ class RoomListener(Protocol):
 
     async def member_leaving(self, peer_id: str, reason: str) -> None: ...
 
-    async def session_ended(self) -> None: ...
+    async def session_ended(self, reason: str) -> None: ...
 
 
 # How a room makes a participant's connection (tests of call logic swap in a light one).
 PeerFactory = Callable[..., Peer]
+# What listens to a new room (the session's consent machine).
+ListenerFactory = Callable[[str, "MediaRoom"], RoomListener]
 
 
 class MediaRoom:
@@ -69,39 +79,52 @@ class MediaRoom:
         self._make_peer = make_peer
         self.members: dict[str, Member] = {}
         self.listener: RoomListener | None = None
+        self.closed = False  # sticky: a closed room is never joined again (the SFU makes a new one)
         self._lock = asyncio.Lock()
 
     async def join(self, peer_id: str, name: str, role: str, send: Send) -> Peer:
         """Enter the call. A second join by the same participant (a reload, a reconnect) replaces
-        the first."""
-        stale: list[Peer] = []
+        the first. Raises RoomClosed if the room was closed while this waited for it."""
+        others: list[Peer] = []
         async with self._lock:
+            if self.closed:
+                raise RoomClosed
             if peer_id in self.members:
                 if self.listener is not None:
                     await self.listener.member_leaving(peer_id, "reconnected")
-                stale = await self._remove(peer_id)
+                others = await self._remove(peer_id)
             if len(self.members) >= MAX_PARTICIPANTS:
                 raise CallFull
-            if self.listener is not None:
-                await self.listener.member_joining(peer_id)
-            peer = self._make_peer(
-                peer_id, self._config, send, self._published, self._forwarder.prepare_receiver
-            )
-            member = Member(peer, name, role, send)
-            self.members[peer_id] = member
-            await peer.negotiate()
-            # What the others publish comes in a second offer, once the first is answered: media
-            # sections in the very first offer were seen to stall with aiortc peers.
-            for other in self.members.values():
-                for source_name, source in other.sources.items():
-                    if other is not member:
-                        self._forward(source, peer, Downstream(other.peer.id, source_name))
-            if peer.downstream:
-                await peer.negotiate()
-        await asyncio.gather(*(p.negotiate() for p in stale), return_exceptions=True)
+            try:
+                peer = await self._enter(peer_id, name, role, send)
+            except BaseException:
+                # No ghost: whoever was told of the joining is told of the leaving.
+                if self.listener is not None:
+                    await asyncio.shield(self.listener.member_leaving(peer_id, "failed to join"))
+                if peer_id in self.members:
+                    await asyncio.shield(self._remove(peer_id))
+                raise
+        await asyncio.gather(*(p.negotiate() for p in others), return_exceptions=True)
         await self.announce()
         if self.listener is not None:
             await self.listener.member_joined(peer_id)
+        return peer
+
+    async def _enter(self, peer_id: str, name: str, role: str, send: Send) -> Peer:
+        if self.listener is not None:
+            await self.listener.member_joining(peer_id)
+        peer = self._make_peer(peer_id, self._config, send, self._published, self._forwarder.prepare_receiver)
+        member = Member(peer, name, role, send)
+        self.members[peer_id] = member
+        await peer.negotiate()
+        # What the others publish comes in a second offer, once the first is answered: media
+        # sections in the very first offer were seen to stall with aiortc peers.
+        for other in self.members.values():
+            for source_name, source in other.sources.items():
+                if other is not member:
+                    self._forward(source, peer, Downstream(other.peer.id, source_name))
+        if peer.downstream:
+            await peer.negotiate()
         return peer
 
     def _forward(self, source: Source, to: Peer, what: Downstream) -> None:
@@ -182,27 +205,59 @@ class MediaRoom:
     async def announce(self) -> None:
         await self.broadcast({"type": "participants", "list": [m.describe() for m in self.members.values()]})
 
-    async def close(self) -> None:
+    async def close(self, reason: str = "session ended") -> None:
         if self.listener is not None:
-            await self.listener.session_ended()
+            await self.listener.session_ended(reason)
         async with self._lock:
+            self.closed = True
             for peer_id in list(self.members):
                 await self._remove(peer_id)
+
+    async def close_if_empty(self) -> bool:
+        """Close the room if nobody is in it, checked under its lock (a rejoin may be waiting)."""
+        async with self._lock:
+            if self.members or self.closed:
+                return False
+            self.closed = True
+        if self.listener is not None:
+            await self.listener.session_ended("everyone left")
+        return True
 
 
 class SFU:
     """The calls currently running, one per therapy session."""
 
-    def __init__(self, config: RTCConfiguration, forwarder: Forwarder, make_peer: PeerFactory = Peer) -> None:
+    def __init__(
+        self,
+        config: RTCConfiguration,
+        forwarder: Forwarder,
+        make_peer: PeerFactory = Peer,
+        make_listener: ListenerFactory | None = None,
+    ) -> None:
         self._config = config
         self.forwarder = forwarder
         self._make_peer = make_peer
+        self._make_listener = make_listener
         self.rooms: dict[str, MediaRoom] = {}
+        self._ended: set[str] = set()  # sessions whose call ended in this process: never reopened
 
     def room(self, session_id: str) -> MediaRoom:
-        if session_id not in self.rooms:
-            self.rooms[session_id] = MediaRoom(self._config, self.forwarder, self._make_peer)
-        return self.rooms[session_id]
+        room = self.rooms.get(session_id)
+        if room is None:
+            room = self.rooms[session_id] = MediaRoom(self._config, self.forwarder, self._make_peer)
+            if self._make_listener is not None:
+                room.listener = self._make_listener(session_id, room)
+        return room
+
+    async def join(self, session_id: str, peer_id: str, name: str, role: str, send: Send) -> Peer:
+        """Join the session's call; if its room closed while this waited, join the new one."""
+        while True:
+            if session_id in self._ended:
+                raise CallEnded
+            try:
+                return await self.room(session_id).join(peer_id, name, role, send)
+            except RoomClosed:
+                continue
 
     async def leave(
         self, session_id: str, peer_id: str, reason: str = "left", peer: Peer | None = None
@@ -211,10 +266,11 @@ class SFU:
         if room is None:
             return
         await room.leave(peer_id, reason, peer)
-        if not room.members:
-            self.rooms.pop(session_id, None)
+        if await room.close_if_empty() and self.rooms.get(session_id) is room:
+            del self.rooms[session_id]
 
     async def end(self, session_id: str) -> None:
+        self._ended.add(session_id)
         room = self.rooms.pop(session_id, None)
         if room is not None:
             await room.close()

@@ -14,7 +14,7 @@ from aiohttp import WSMsgType, web
 
 from vsession.appkeys import AUTH, SERVICES, SETTINGS
 from vsession.auth import signins
-from vsession.consent.machine import refuse_forgery
+from vsession.consent.machine import Consent, Records, refuse_forgery
 from vsession.errors import Refusal
 from vsession.rooms import invites
 from vsession.rooms.access import owned
@@ -22,7 +22,7 @@ from vsession.rooms.invites import GUEST_COOKIE
 from vsession.services import Services
 from vsession.sfu.ice import browser_ice_servers
 from vsession.sfu.peer import Peer
-from vsession.sfu.room import THERAPIST_PEER, CallFull, guest_peer_id
+from vsession.sfu.room import THERAPIST_PEER, CallEnded, CallFull, guest_peer_id
 from vsession.signaling import schema
 from vsession.signaling.ratelimit import TokenBucket
 from vsession.store import therapists, therapy_sessions
@@ -140,6 +140,10 @@ async def _serve(services: Services, caller: Caller) -> None:
                 reply = _error(str(exc))
             except Refusal as exc:
                 reply = _error(exc.message)
+            except Exception:
+                # A bug or a broken part: the page hears it plainly, the log gets the traceback.
+                log.exception("websocket message failed", extra={"session": caller.session_id})
+                reply = _error("Something went wrong on the server. Please try again, or rejoin the call.")
         if reply is not None:
             if reply["type"] == "error":
                 strikes += 1
@@ -205,10 +209,13 @@ async def _consent(services: Services, caller: Caller, message: dict[str, Any]) 
         # Not in the call: nothing to consent to. A client asking to record is still a forgery.
         if message["type"] == "record" and caller.role != "therapist":
             await refuse_forgery(
-                services, caller.session_id, caller.peer_id, "a client asked to control recording"
+                Records(services.db, services.audit, services.clock),
+                caller.session_id,
+                caller.peer_id,
+                "a client asked to control recording",
             )
         return _error("Join the call first.")
-    consent = services.recordings.consent_for(caller.session_id)
+    consent = services.consent(caller.session_id)
     if message["type"] == "record":
         action = message["action"]
         if action == "request":
@@ -247,11 +254,14 @@ async def _join(services: Services, caller: Caller) -> dict[str, Any] | None:
             await caller.ws.send_json(message)
 
     # Say who you are before the first offer and participant list, so the page can tell itself apart.
-    consent = services.recordings.consent_for(caller.session_id)
-    await send({"type": "joined", "id": caller.peer_id, "recording": consent.state})
+    room = services.sfu.rooms.get(caller.session_id)
+    state = room.listener.state if room is not None and isinstance(room.listener, Consent) else "stopped"
+    await send({"type": "joined", "id": caller.peer_id, "recording": state})
     try:
-        caller.peer = await services.sfu.room(caller.session_id).join(caller.peer_id, name, caller.role, send)
+        caller.peer = await services.sfu.join(caller.session_id, caller.peer_id, name, caller.role, send)
     except CallFull:
         return _error("This call is full.")
+    except CallEnded:
+        return _error("This session has ended.")
     caller.in_call = True
     return None
