@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support.app_client import PASSWORD, USERNAME, Server, Therapist, enrol
+from tests.support.app_client import NEW_PASSWORD, PASSWORD, USERNAME, Server, Therapist, enrol
 from tests.support.clock import FakeClock
 from tests.support.paths import REPO
 from vsession.auth import login
@@ -127,3 +127,49 @@ async def test_unknown_user_is_an_error(server: Server) -> None:
     rc, _, err = await vsession(server, "user", "disable", "nobody")
     assert rc == 1
     assert "nobody" in err
+
+
+async def account_row(server: Server, username: str) -> dict:
+    row = await server.ctx.db.fetchone("SELECT * FROM therapists WHERE username = ?", (username,))
+    assert row is not None
+    return dict(row)
+
+
+@pytest.mark.parametrize("owns_a_session", [False, True])
+async def test_reset_2fa_never_frees_the_username(
+    server: Server, enrolled_therapist: Therapist, owns_a_session: bool
+) -> None:
+    """The account keeps its id, username and password; no setup link can claim the name, so
+    audit entries for therapist:<id> keep pointing at the same person."""
+    browser = enrolled_therapist.browser
+    if owns_a_session:
+        reply = await browser.post(
+            "/api/sessions",
+            {"title": "Weekly", "starts_at": int(server.clock.now()), "duration_minutes": 50, "seats": 1},
+        )
+        assert reply.status == 201, reply.body
+    before = await account_row(server, USERNAME)
+    rc, _, err = await vsession(server, "user", "reset-2fa", USERNAME)
+    assert rc == 0, err
+
+    token = await server.setup_link(admin=True)
+    for claimed in (USERNAME, USERNAME.upper(), f" {USERNAME} "):
+        taken = await server.browser().post(
+            "/api/setup", {"token": token, "name": "Mallory", "username": claimed, "password": NEW_PASSWORD}
+        )
+        assert taken.status == 409, taken.body
+        assert taken.set_cookie is None
+    after = await account_row(server, USERNAME)
+    assert {k: after[k] for k in ("id", "username", "display_name", "password_hash", "created_at")} == {
+        k: before[k] for k in ("id", "username", "display_name", "password_hash", "created_at")
+    }
+    assert (await server.browser().password(USERNAME, NEW_PASSWORD)).status == 401
+    # The owner signs in with the old password and is sent to enrol again; the link still works for
+    # a name that is free.
+    assert (await server.browser().password()).body == {"next": "enrol"}
+    fresh = await server.browser().post(
+        "/api/setup", {"token": token, "name": "Bob", "username": "bob", "password": NEW_PASSWORD}
+    )
+    assert fresh.status == 200, fresh.body
+    created = [obj for _, obj, _ in await server.audit("therapist.create")]
+    assert created == [USERNAME, "bob"]

@@ -16,6 +16,7 @@ from vsession.store.therapists import Therapist
 
 BAD_LINK = "This setup link is not valid: it may have expired or been used already. Ask for a new one."
 USERNAME_RULE = "Choose a username of 3 to 64 characters, without spaces."
+USERNAME_TAKEN = "That username is taken. Please choose another."
 ENROLMENT_EXPIRED = "Your enrolment has expired. Sign in again with your password to continue."
 
 
@@ -53,14 +54,17 @@ async def complete_setup(
     async with ctx.db.transaction() as tx:
         if await setup_links.usable(tx, token_hash(token), ctx.clock.now()) is None:
             raise AuthError(400, BAD_LINK)
+        if await therapists.by_username(tx, name) is not None:
+            raise AuthError(409, USERNAME_TAKEN)
     password_hash = await asyncio.to_thread(passwords.hash_password, password)
     secret = totp.new_secret()
     now = ctx.clock.now()
     async with ctx.db.transaction() as tx:
         link = await setup_links.usable(tx, token_hash(token), now)
-        existing = await therapists.by_username(tx, name)
-        if link is not None and (existing is None or not existing.totp_enrolled):
-            await therapists.delete_unenrolled(tx, name)
+        # A name is never handed on, not even one whose enrolment is unfinished or was reset: audit
+        # entries name therapist:<id>, and that must stay one person. An unfinished enrolment goes on
+        # at its owner's next password sign-in.
+        if link is not None and await therapists.by_username(tx, name) is None:
             await setup_links.mark_used(tx, token_hash(token), now)
             account_id = await therapists.insert(
                 tx, name, display_name, password_hash, b"", bool(link["is_admin"]), now
@@ -79,7 +83,7 @@ async def complete_setup(
             return await signins.issue(tx, ctx, account_id, "enrol")
     if link is None:
         raise AuthError(400, BAD_LINK)
-    raise AuthError(409, "That username is taken. Please choose another.")
+    raise AuthError(409, USERNAME_TAKEN)
 
 
 async def enrolling_account(ctx: AuthContext, session: SignIn | None) -> Therapist:
@@ -156,7 +160,8 @@ async def change_password(ctx: AuthContext, session: SignIn, current: str, new: 
 
 
 async def reset_totp(ctx: AuthContext, tx: Tx, account: Therapist, actor: str) -> None:
-    """The account must enrol again at its next password sign-in; its sessions end now."""
+    """The account keeps its id, username and password and must enrol a new authenticator at its
+    next password sign-in; its sessions and recovery codes end now."""
     secret = totp.new_secret()
     await therapists.reset_totp(tx, account.id, ctx.box.seal(secret.encode(), totp_context(account.id)))
     await signin_rows.delete_for_therapist(tx, account.id)

@@ -1,4 +1,5 @@
-"""Therapist accounts and their recovery codes."""
+"""Therapist accounts and their recovery codes. A row is never deleted, so an id (therapist:<id> in
+the audit log) names one person for good; an account leaves by being disabled."""
 
 from __future__ import annotations
 
@@ -67,11 +68,6 @@ async def insert(
         " VALUES (?, ?, ?, ?, ?, ?)",
         (username, display_name, password_hash, totp_secret, int(is_admin), now),
     )
-
-
-async def delete_unenrolled(tx: Tx, username: str) -> None:
-    """An abandoned enrolment must not hold a username hostage."""
-    await tx.execute("DELETE FROM therapists WHERE username = ? AND totp_enrolled = 0", (username,))
 
 
 async def set_totp_step(tx: Tx, therapist_id: int, step: int) -> None:
