@@ -9,7 +9,11 @@ from aiohttp import web
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.HTTPException:
-    return _BY_STATUS[status](text=json.dumps({"error": message, **extra}), content_type="application/json")
+    text = json.dumps({"error": message, **extra})
+    if status == 413:
+        # aiohttp's 413 requires the sizes; they go nowhere but its default text, which we replace.
+        return web.HTTPRequestEntityTooLarge(0, 0, text=text, content_type="application/json")
+    return _BY_STATUS[status](text=text, content_type="application/json")
 
 
 _BY_STATUS: dict[int, type[web.HTTPException]] = {
@@ -19,12 +23,13 @@ _BY_STATUS: dict[int, type[web.HTTPException]] = {
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
     410: web.HTTPGone,
-    413: web.HTTPRequestEntityTooLarge,
     429: web.HTTPTooManyRequests,
 }
 
 
 _KIND_NAMES = {str: "text", int: "a whole number", bool: "true or false", float: "a number"}
+# The whole numbers a browser holds exactly (Number.MAX_SAFE_INTEGER); they also fit SQLite and a float.
+MAX_INT = 2**53 - 1
 
 
 async def read_fields(request: web.Request, **fields: type) -> dict[str, Any]:
@@ -35,6 +40,9 @@ async def read_fields(request: web.Request, **fields: type) -> dict[str, Any]:
         raise json_error(413, "The request is too large.") from None
     except (ValueError, UnicodeDecodeError):
         raise json_error(400, "The request body is not valid JSON.") from None
+    except RecursionError:
+        # Python's parser recurses once per bracket; no form of ours nests more than twice.
+        raise json_error(400, "The request body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise json_error(400, "The request body must be a JSON object.")
     values: dict[str, Any] = {}
@@ -44,5 +52,7 @@ async def read_fields(request: web.Request, **fields: type) -> dict[str, Any]:
             raise json_error(400, f"Field '{name}' is missing or is not {_KIND_NAMES[kind]}.")
         if isinstance(value, str) and len(value) > 4096:
             raise json_error(400, f"Field '{name}' is too long.")
+        if kind is int and not -MAX_INT <= value <= MAX_INT:
+            raise json_error(400, f"Field '{name}' is out of range.")
         values[name] = value
     return values

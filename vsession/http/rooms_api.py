@@ -33,10 +33,12 @@ async def end_session(request: web.Request) -> web.Response:
 
 
 def _seat_number(request: web.Request) -> int:
-    try:
-        return int(request.match_info["seat"])
-    except ValueError:
-        raise Refusal(404, "There is no such seat.") from None
+    """Only the plain decimal form names a seat: int() would also take "+1", " 1", "1_0", Arabic-Indic
+    digits, and numbers too large for SQLite."""
+    text = request.match_info["seat"]
+    if not (text.isascii() and text.isdigit() and len(text) <= 6 and text[0] != "0"):
+        raise Refusal(404, "There is no such seat.")
+    return int(text)
 
 
 async def reissue_link(request: web.Request) -> web.Response:
