@@ -29,6 +29,9 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
+    # The key files (audit, TOTP secrets, personal data). Unset: data_dir/keys. The database alone,
+    # or a copy of data_dir without its keys folder, reveals no client name or session title.
+    key_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8443
     # The origin browsers use to reach us (behind a proxy it differs from host:port).
@@ -62,14 +65,17 @@ class Settings:
     breakglass_recipient: str = ""
     # Recordings older than this are deleted automatically, with a receipt in the audit log.
     retention_days: int = 30
+    # Ended sessions older than this lose their title and seats, audit entries their IP address.
+    # Client names go earlier: when the session ends plus link_grace_minutes.
+    data_retention_days: int = 30
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "vsession.sqlite3"
 
     @property
-    def key_dir(self) -> Path:
-        return self.data_dir / "keys"
+    def key_folder(self) -> Path:
+        return self.key_dir if self.key_dir is not None else self.data_dir / "keys"
 
     @property
     def uses_tls(self) -> bool:
@@ -142,6 +148,8 @@ def _validate(s: Settings) -> None:
     _validate_recipients(s)
     if s.retention_days < 0:
         raise ConfigError("retention_days", f"must be 0 (keep) or more, got {s.retention_days}")
+    if s.data_retention_days < 0:
+        raise ConfigError("data_retention_days", f"must be 0 (keep) or more, got {s.data_retention_days}")
     if s.relay not in RELAYS:
         raise ConfigError("relay", f"must be one of {', '.join(RELAYS)}, got {s.relay!r}")
     for url in s.ice_servers:

@@ -14,6 +14,7 @@ from vsession.config import Settings
 from vsession.consent.machine import Consent, Policy, Records
 from vsession.keyfile import load_or_create_key
 from vsession.recording.service import Recordings, unavailable
+from vsession.rooms.personal import seal_legacy
 from vsession.rooms.registry import Registry
 from vsession.sfu.forwarding import make_forwarder
 from vsession.sfu.ice import rtc_configuration
@@ -22,11 +23,16 @@ from vsession.store import Database
 
 
 def audit_key_path(settings: Settings) -> Path:
-    return settings.key_dir / "audit-hmac.key"
+    return settings.key_folder / "audit-hmac.key"
 
 
 def totp_key_path(settings: Settings) -> Path:
-    return settings.key_dir / "totp-secrets.key"
+    return settings.key_folder / "totp-secrets.key"
+
+
+def personal_key_path(settings: Settings) -> Path:
+    """Seals session titles, client names and the addresses in audit entries."""
+    return settings.key_folder / "personal-data.key"
 
 
 async def open_database(settings: Settings) -> Database:
@@ -46,6 +52,7 @@ class Services:
     registry: Registry
     sfu: SFU
     recordings: Recordings
+    personal: SecretBox
 
     def consent(self, session_id: str) -> Consent:
         """The consent machine of the session's call (made with the call's room)."""
@@ -62,12 +69,32 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     clock = clock or SystemClock()
     db = await open_database(settings)
     audit_key = load_or_create_key(audit_key_path(settings))
+    personal = SecretBox(await _personal_key(settings, db))
+    await seal_legacy(db, personal)
     audit = AuditLog(audit_key, clock)
     box = SecretBox(load_or_create_key(totp_key_path(settings)))
     auth = AuthContext(settings, db, audit, clock, box)
     recordings = Recordings(settings, db, audit, clock)
     sfu = open_sfu(settings, Records(db, audit, clock), recordings)
-    return Services(settings, clock, db, audit_key, audit, box, auth, Registry(), sfu, recordings)
+    return Services(settings, clock, db, audit_key, audit, box, auth, Registry(), sfu, recordings, personal)
+
+
+async def _personal_key(settings: Settings, db: Database) -> bytes:
+    """Fail closed: a fresh key beside data sealed with a lost one would make that data unreadable
+    and every page showing it fail."""
+    path = personal_key_path(settings)
+    if not path.exists():
+        row = await db.fetchone(
+            "SELECT EXISTS (SELECT 1 FROM therapy_sessions WHERE title_sealed IS NOT NULL)"
+            " OR EXISTS (SELECT 1 FROM seats WHERE name_sealed IS NOT NULL)"
+        )
+        if row is not None and row[0]:
+            await db.close()
+            raise RuntimeError(
+                f"key file {path} is missing, and the database holds data sealed with it:"
+                " restore the key folder (see README, 'What lives where')"
+            )
+    return load_or_create_key(path)
 
 
 def open_sfu(settings: Settings, records: Records, recordings: Recordings, **more: Any) -> SFU:

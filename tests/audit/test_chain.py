@@ -27,7 +27,7 @@ KEY = bytes(range(32))
 
 def audit_key_path(settings):
     # Where the server and the CLI keep the HMAC key: the data dir's key folder, not the DB.
-    return settings.key_dir / "audit-hmac.key"
+    return settings.key_folder / "audit-hmac.key"
 
 
 ENTRIES = 6

@@ -481,7 +481,7 @@ class Bench:
         sfu = open_sfu(self.settings, Records(db, audit, clock), recordings, make_peer=LightPeer)
         auth = AuthContext(self.settings, db, audit, clock, box)
         services = Services(
-            self.settings, clock, db, self.audit_key, audit, box, auth, Registry(), sfu, recordings
+            self.settings, clock, db, self.audit_key, audit, box, auth, Registry(), sfu, recordings, box
         )
         ledger = self.ledgers[session_id] = Ledger()
         world = World(loop, services, session_id, schedule, ledger, reader)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from vsession.appkeys import SERVICES
 from vsession.http.json_body import json_error, read_fields
-from vsession.rooms import invites, waiting_room
+from vsession.rooms import invites, personal, waiting_room
 from vsession.rooms.invites import GUEST_COOKIE, Guest
 from vsession.store import therapists
 
@@ -47,11 +47,11 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "session": guest.session.id,
-            "title": guest.session.title,
+            "title": personal.title_of(services.personal, guest.session),
             "therapist": therapist.display_name if therapist else "",
             "seat": guest.seat.seat,
             "state": guest.seat.state,
-            "name": guest.seat.display_name,
+            "name": personal.name_of(services.personal, guest.seat),
         }
     )
 

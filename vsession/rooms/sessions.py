@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vsession.errors import Refusal
-from vsession.rooms import invites
+from vsession.rooms import invites, personal
 from vsession.rooms.access import owned
 from vsession.services import Services
 from vsession.store import therapy_sessions
@@ -41,9 +41,10 @@ async def create(services: Services, therapist_id: int, new: NewSession) -> str:
         raise Refusal(400, problem)
     session_id = secrets.token_urlsafe(12)
     now = services.clock.now()
+    title = personal.seal_title(services.personal, session_id, new.title.strip())
     async with services.db.transaction() as tx:
         await therapy_sessions.insert_session(
-            tx, session_id, therapist_id, new.title.strip(), new.starts_at, new.duration_minutes, now
+            tx, session_id, therapist_id, title, new.starts_at, new.duration_minutes, now
         )
         await services.audit.append(
             tx,
@@ -67,14 +68,14 @@ async def overview(services: Services, therapist_id: int) -> list[dict[str, Any]
             result.append(
                 {
                     "id": session.id,
-                    "title": session.title,
+                    "title": personal.title_of(services.personal, session),
                     "starts_at": session.starts_at,
                     "duration_minutes": session.duration_minutes,
                     "seats": [
                         {
                             "seat": seat.seat,
                             "state": seat.state,
-                            "name": seat.display_name,
+                            "name": personal.name_of(services.personal, seat),
                             "online": services.registry.guest_online(session.id, seat.seat),
                             "link": invites.unsealed_link(services, seat),
                             "reuse_attempts": seat.reuse_attempts,

@@ -4,6 +4,7 @@ each person separately. Denied or removed devices lose their seat until a link i
 from __future__ import annotations
 
 from vsession.errors import Refusal
+from vsession.rooms import personal
 from vsession.rooms.access import owned
 from vsession.rooms.invites import Guest
 from vsession.services import Services
@@ -20,7 +21,8 @@ async def wait(services: Services, guest: Guest, name: str) -> str:
         raise Refusal(403, "The therapist has closed this seat. Please ask for a new link.")
     state = "admitted" if seat.state == "admitted" else "waiting"
     async with services.db.transaction() as tx:
-        await therapy_sessions.set_state(tx, seat.session_id, seat.seat, state, name)
+        sealed = personal.seal_name(services.personal, seat.session_id, seat.seat, name)
+        await therapy_sessions.set_state(tx, seat.session_id, seat.seat, state, sealed)
         if state == "waiting":
             await services.audit.append(
                 tx,

@@ -16,7 +16,7 @@ from vsession.appkeys import AUTH, SERVICES, SETTINGS
 from vsession.auth import signins
 from vsession.consent.machine import Consent, Records, refuse_forgery
 from vsession.errors import Refusal
-from vsession.rooms import invites
+from vsession.rooms import invites, personal
 from vsession.rooms.access import owned
 from vsession.rooms.invites import GUEST_COOKIE
 from vsession.services import Services
@@ -245,7 +245,7 @@ async def _join(services: Services, caller: Caller) -> dict[str, Any] | None:
             session = await therapy_sessions.get(tx, caller.session_id)
             if seat is None or session is None or session.state != "open" or seat.state != "admitted":
                 return _error("You have not been admitted to this session.")
-            name = seat.display_name or f"Client {caller.seat}"
+            name = personal.name_of(services.personal, seat) or f"Client {caller.seat}"
 
     async def send(message: dict[str, Any]) -> None:
         if message.get("type") == "offer":

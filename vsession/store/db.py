@@ -32,6 +32,8 @@ class Database:
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
         await conn.execute("PRAGMA synchronous=FULL")
+        # Deleted or overwritten content is zeroed, so erased personal data leaves no trace in free space.
+        await conn.execute("PRAGMA secure_delete=ON")
         db = cls(conn)
         await db.migrate()
         return db
@@ -59,6 +61,12 @@ class Database:
                 await asyncio.shield(self._conn.execute("ROLLBACK"))
                 raise
             await asyncio.shield(self._conn.execute("COMMIT"))
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and empty it: the WAL keeps old versions of every page
+        written since the last checkpoint, erased data included, until it is reset."""
+        async with self._lock:
+            await asyncio.shield(self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         async with self.transaction() as tx:

@@ -155,4 +155,12 @@ CREATE TABLE recordings (
 -- ;
 CREATE INDEX recordings_therapist ON recordings(therapist_id, state)
 """,
+    # v5: session titles and client names sealed with a key kept outside the database. SQL cannot
+    # encrypt, so the server seals what older versions wrote in clear at its first start and empties
+    # `title` and `display_name`, which stay as unused columns.
+    """
+ALTER TABLE therapy_sessions ADD COLUMN title_sealed BLOB
+-- ;
+ALTER TABLE seats ADD COLUMN name_sealed BLOB
+""",
 ]

@@ -1,4 +1,7 @@
-"""Therapy sessions (what the UI calls a session) and their client seats."""
+"""Therapy sessions (what the UI calls a session) and their client seats.
+
+Titles and client names arrive and leave sealed (vsession.rooms.personal): this module never sees
+them in clear. The columns `title` and `display_name` are from before v5 and stay empty."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from vsession.store.db import Row, Tx
 class TherapySession:
     id: str
     therapist_id: int
-    title: str
+    title_sealed: bytes | None  # None once the session is past data retention
     starts_at: float
     duration_minutes: int
     state: str
@@ -26,7 +29,7 @@ class TherapySession:
         return cls(
             row["id"],
             row["therapist_id"],
-            row["title"],
+            row["title_sealed"],
             row["starts_at"],
             row["duration_minutes"],
             row["state"],
@@ -43,22 +46,22 @@ class Seat:
     link_issued_at: float
     redeemed_at: float | None
     guest_hash: str | None
-    display_name: str
+    name_sealed: bytes | None  # the name the client gave; None before that and once erased
     state: str
     reuse_attempts: int
 
     @classmethod
     def from_row(cls, row: Row) -> Seat:
-        return cls(*(row[k] for k in row.keys()))
+        return cls(**{f: row[f] for f in cls.__dataclass_fields__})
 
 
 async def insert_session(
-    tx: Tx, session_id: str, therapist_id: int, title: str, starts_at: float, duration: int, now: float
+    tx: Tx, session_id: str, therapist_id: int, title: bytes, starts_at: float, duration: int, now: float
 ) -> None:
     await tx.execute(
         "INSERT INTO therapy_sessions"
-        " (id, therapist_id, title, starts_at, duration_minutes, state, created_at)"
-        " VALUES (?, ?, ?, ?, ?, 'open', ?)",
+        " (id, therapist_id, title, title_sealed, starts_at, duration_minutes, state, created_at)"
+        " VALUES (?, ?, '', ?, ?, ?, 'open', ?)",
         (session_id, therapist_id, title, starts_at, duration, now),
     )
 
@@ -131,7 +134,7 @@ async def reissue(
     """A new link revokes the old one and any device that redeemed it."""
     await tx.execute(
         "UPDATE seats SET link_hash = ?, link_sealed = ?, link_issued_at = ?, redeemed_at = NULL,"
-        " guest_hash = NULL, state = 'invited', display_name = '', reuse_attempts = 0"
+        " guest_hash = NULL, state = 'invited', name_sealed = NULL, reuse_attempts = 0"
         " WHERE session_id = ? AND seat = ?",
         (link_hash, link_sealed, now, session_id, number),
     )
@@ -154,16 +157,16 @@ async def count_reuse(tx: Tx, session_id: str, number: int) -> None:
 
 
 async def set_state(
-    tx: Tx, session_id: str, number: int, state: str, display_name: str | None = None
+    tx: Tx, session_id: str, number: int, state: str, name_sealed: bytes | None = None
 ) -> None:
-    if display_name is None:
+    if name_sealed is None:
         await tx.execute(
             "UPDATE seats SET state = ? WHERE session_id = ? AND seat = ?", (state, session_id, number)
         )
     else:
         await tx.execute(
-            "UPDATE seats SET state = ?, display_name = ? WHERE session_id = ? AND seat = ?",
-            (state, display_name, session_id, number),
+            "UPDATE seats SET state = ?, name_sealed = ? WHERE session_id = ? AND seat = ?",
+            (state, name_sealed, session_id, number),
         )
 
 
@@ -173,4 +176,56 @@ async def revoke_guest(tx: Tx, session_id: str, number: int, state: str) -> None
         "UPDATE seats SET state = ?, guest_hash = NULL, link_hash = NULL, link_sealed = NULL"
         " WHERE session_id = ? AND seat = ?",
         (state, session_id, number),
+    )
+
+
+async def erase_names(tx: Tx, ended_before: float) -> int:
+    """Client names of sessions that ended before the cutoff: at their scheduled end, or earlier
+    if the therapist ended them sooner."""
+    return await tx.execute(
+        "UPDATE seats SET name_sealed = NULL WHERE name_sealed IS NOT NULL AND session_id IN"
+        " (SELECT id FROM therapy_sessions WHERE state = 'ended'"
+        " AND min(ended_at, starts_at + duration_minutes * 60) < ?)",
+        (ended_before,),
+    )
+
+
+async def reduce_ended(tx: Tx, ended_before: float) -> int:
+    """Past data retention an ended session keeps only what its consent and recording rows refer to:
+    its id, therapist and times. The title and the seats go."""
+    reduced = await tx.execute(
+        "UPDATE therapy_sessions SET title_sealed = NULL"
+        " WHERE state = 'ended' AND ended_at < ? AND title_sealed IS NOT NULL",
+        (ended_before,),
+    )
+    await tx.execute(
+        "DELETE FROM seats WHERE session_id IN"
+        " (SELECT id FROM therapy_sessions WHERE state = 'ended' AND ended_at < ?)",
+        (ended_before,),
+    )
+    return reduced
+
+
+async def legacy_titles(tx: Tx) -> list[tuple[str, str]]:
+    """(id, title) of rows written in clear before v5."""
+    rows = await tx.fetchall("SELECT id, title FROM therapy_sessions WHERE title != ''")
+    return [(r["id"], r["title"]) for r in rows]
+
+
+async def replace_legacy_title(tx: Tx, session_id: str, title_sealed: bytes) -> None:
+    await tx.execute(
+        "UPDATE therapy_sessions SET title = '', title_sealed = ? WHERE id = ?", (title_sealed, session_id)
+    )
+
+
+async def legacy_names(tx: Tx) -> list[tuple[str, int, str]]:
+    """(session id, seat, name) of names written in clear before v5."""
+    rows = await tx.fetchall("SELECT session_id, seat, display_name FROM seats WHERE display_name != ''")
+    return [(r["session_id"], r["seat"], r["display_name"]) for r in rows]
+
+
+async def replace_legacy_name(tx: Tx, session_id: str, number: int, name_sealed: bytes) -> None:
+    await tx.execute(
+        "UPDATE seats SET display_name = '', name_sealed = ? WHERE session_id = ? AND seat = ?",
+        (name_sealed, session_id, number),
     )
