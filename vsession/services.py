@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vsession.audit import AuditLog
+from vsession.audit.personal import reduce_legacy
 from vsession.auth.context import AuthContext
 from vsession.auth.secretbox import SecretBox
 from vsession.clock import Clock, SystemClock
@@ -71,7 +72,8 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     audit_key = load_or_create_key(audit_key_path(settings))
     personal = SecretBox(await _personal_key(settings, db))
     await seal_legacy(db, personal)
-    audit = AuditLog(audit_key, clock)
+    await reduce_legacy(db, audit_key, personal)
+    audit = AuditLog(audit_key, clock, personal)
     box = SecretBox(load_or_create_key(totp_key_path(settings)))
     auth = AuthContext(settings, db, audit, clock, box)
     recordings = Recordings(settings, db, audit, clock)
@@ -87,6 +89,7 @@ async def _personal_key(settings: Settings, db: Database) -> bytes:
         row = await db.fetchone(
             "SELECT EXISTS (SELECT 1 FROM therapy_sessions WHERE title_sealed IS NOT NULL)"
             " OR EXISTS (SELECT 1 FROM seats WHERE name_sealed IS NOT NULL)"
+            " OR EXISTS (SELECT 1 FROM audit_personal)"
         )
         if row is not None and row[0]:
             await db.close()

@@ -163,4 +163,32 @@ ALTER TABLE therapy_sessions ADD COLUMN title_sealed BLOB
 -- ;
 ALTER TABLE seats ADD COLUMN name_sealed BLOB
 """,
+    # v6: addresses leave the audit chain (vsession/audit/personal.py). An entry commits to them;
+    # they live sealed in audit_personal until data retention deletes the row. The one update the
+    # log allows: an entry written before v6 by an `ip:` actor has its address moved out, with
+    # everything else, its hash included, unchanged.
+    """
+ALTER TABLE audit_log ADD COLUMN personal TEXT NOT NULL DEFAULT ''
+-- ;
+CREATE TABLE audit_personal (
+    seq INTEGER PRIMARY KEY REFERENCES audit_log(seq),
+    at REAL NOT NULL,
+    sealed BLOB NOT NULL
+)
+-- ;
+CREATE INDEX audit_personal_at ON audit_personal(at)
+-- ;
+CREATE TRIGGER audit_personal_no_update BEFORE UPDATE ON audit_personal
+BEGIN SELECT RAISE(ABORT, 'audit_personal rows are written once, then purged'); END
+-- ;
+DROP TRIGGER audit_log_no_update
+-- ;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+WHEN NOT (
+    OLD.personal = '' AND NEW.personal LIKE 'r:%' AND OLD.actor LIKE 'ip:%' AND NEW.actor = 'ip'
+    AND NEW.seq = OLD.seq AND NEW.ts = OLD.ts AND NEW.action = OLD.action AND NEW.object = OLD.object
+    AND NEW.outcome = OLD.outcome AND NEW.details = OLD.details AND NEW.hash = OLD.hash
+)
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END
+""",
 ]
