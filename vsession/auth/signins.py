@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
+import base64
+import dataclasses
+import hashlib
+import hmac
 
 from aiohttp import web
 
@@ -20,8 +23,7 @@ SECOND_FACTOR_SECONDS = 5 * 60
 
 async def issue(tx: Tx, ctx: AuthContext, therapist_id: int, stage: str, totp_at: float = 0.0) -> str:
     token = new_token()
-    csrf = secrets.token_urlsafe(32)
-    await signin_rows.insert(tx, token_hash(token), therapist_id, stage, csrf, ctx.clock.now(), totp_at)
+    await signin_rows.insert(tx, token_hash(token), therapist_id, stage, ctx.clock.now(), totp_at)
     return token
 
 
@@ -49,7 +51,14 @@ async def lookup(ctx: AuthContext, token: str | None, touch: bool = True) -> Sig
             return None
         if touch:
             await signin_rows.touch(tx, key, ctx.clock.now())
-        return session
+        return dataclasses.replace(session, csrf_token=csrf_token(token))
+
+
+def csrf_token(token: str) -> str:
+    """A sign-in's CSRF token, derived from its cookie instead of stored: only the cookie's holder
+    (through a page of ours) can know it, and the database holds neither (only the cookie's hash)."""
+    digest = hmac.new(token.encode(), b"vsession csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def set_cookie(response: web.StreamResponse, token: str) -> None:

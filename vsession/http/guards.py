@@ -22,7 +22,8 @@ async def session_of(request: web.Request, stage: str = "full") -> SignIn:
         raise json_error(401, SIGN_IN)
     if request.method not in SAFE_METHODS:
         sent = request.headers.get("X-CSRF-Token", "")
-        if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+        # An empty token means a SignIn that did not come from lookup(): refuse, never compare.
+        if not session.csrf_token or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
             raise json_error(
                 403, "This request is missing its security token. Reload the page and try again."
             )

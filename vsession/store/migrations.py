@@ -191,4 +191,9 @@ WHEN NOT (
 )
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END
 """,
+    # v7: a sign-in's CSRF token is derived from its cookie (vsession/auth/signins.py), not stored:
+    # the database and its WAL held every live one. secure_delete zeroes the dropped values.
+    """
+ALTER TABLE web_sessions DROP COLUMN csrf_token
+""",
 ]

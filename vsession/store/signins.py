@@ -13,24 +13,23 @@ class SignIn:
     token_hash: str
     therapist_id: int
     stage: str
-    csrf_token: str
     created_at: float
     last_seen: float
     totp_at: float
+    # Derived from the cookie by vsession.auth.signins.lookup and never stored, so a copy of the
+    # database or its WAL holds no CSRF token that would pass.
+    csrf_token: str = ""
 
     @classmethod
     def from_row(cls, row: Row) -> SignIn:
         return cls(**{k: row[k] for k in row.keys()})
 
 
-async def insert(
-    tx: Tx, token_hash: str, therapist_id: int, stage: str, csrf_token: str, now: float, totp_at: float
-) -> None:
+async def insert(tx: Tx, token_hash: str, therapist_id: int, stage: str, now: float, totp_at: float) -> None:
     await tx.execute(
-        "INSERT INTO web_sessions"
-        " (token_hash, therapist_id, stage, csrf_token, created_at, last_seen, totp_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (token_hash, therapist_id, stage, csrf_token, now, now, totp_at),
+        "INSERT INTO web_sessions (token_hash, therapist_id, stage, created_at, last_seen, totp_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (token_hash, therapist_id, stage, now, now, totp_at),
     )
 
 
