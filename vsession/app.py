@@ -25,7 +25,7 @@ from vsession.http import (
 from vsession.http.health import healthz
 from vsession.looplag import monitor_loop
 from vsession.recording import library
-from vsession.rooms import sessions
+from vsession.rooms import personal, sessions
 from vsession.services import Services, open_services
 from vsession.sfu.ice import offer_loopback
 from vsession.signaling.ws import websocket
@@ -41,6 +41,7 @@ async def housekeeping(services: Services) -> None:
         try:
             await sessions.close_overdue(services)
             await library.apply_retention(services)
+            await personal.apply_retention(services)
         except Exception:
             log.exception("housekeeping failed")
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
