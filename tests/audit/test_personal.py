@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.data_at_rest import ATTACKER_IP, checkpointed_bytes, legacy_entry
+from tests.support.data_at_rest import ATTACKER_IP, checkpointed_bytes, write_legacy_entries
 from vsession.audit import AuditLog, head, verify
 from vsession.audit import personal as audit_personal
 from vsession.audit.personal import Fields, seal
@@ -177,14 +177,17 @@ async def test_the_application_may_only_move_an_old_address_out(db_path: Path) -
 
 async def write_legacy(path: Path) -> None:
     """A log whose entries 1 and 3 were chained with the address inside them."""
-    db = await Database.open(path)
-    try:
-        async with db.transaction() as tx:
-            prev = await legacy_entry(tx, KEY, 1, f"ip:{ATTACKER_IP}", "login.password", "fail")
-            prev = await legacy_entry(tx, KEY, 2, "therapist:1", "session.create", "ok", prev)
-            await legacy_entry(tx, KEY, 3, f"ip:{OTHER_IP}", "link.redeem", "invalid", prev)
-    finally:
-        await db.close()
+    await (await Database.open(path)).close()
+    with closing(sqlite3.connect(path)) as conn:
+        write_legacy_entries(
+            conn,
+            KEY,
+            [
+                (f"ip:{ATTACKER_IP}", "login.password", "fail"),
+                ("therapist:1", "session.create", "ok"),
+                (f"ip:{OTHER_IP}", "link.redeem", "invalid"),
+            ],
+        )
 
 
 async def reduce(path: Path) -> int:

@@ -9,7 +9,6 @@ from contextlib import closing
 from pathlib import Path
 
 from vsession.audit.chain import GENESIS, canonical, link
-from vsession.store.db import Tx
 
 ATTACKER_IP = "203.0.113.77"  # TEST-NET-3: an address no real client has
 
@@ -33,15 +32,18 @@ def copy_data(data_dir: Path, to: Path, keys: bool) -> Path:
     return to
 
 
-async def legacy_entry(
-    tx: Tx, key: bytes, seq: int, actor: str, action: str, outcome: str, prev: str = GENESIS
-) -> str:
-    """An entry chained the way versions before v6 did it, address and all; returns its hash."""
-    ts = f"2027-01-15T08:0{seq}:00.000Z"
-    digest = link(key, prev, canonical(seq, ts, actor, action, "session:x", outcome, "{}"))
-    await tx.execute(
-        "INSERT INTO audit_log (seq, ts, actor, action, object, outcome, details, hash)"
-        " VALUES (?, ?, ?, ?, 'session:x', ?, '{}', ?)",
-        (seq, ts, actor, action, outcome, digest),
-    )
-    return digest
+def write_legacy_entries(conn: sqlite3.Connection, key: bytes, entries: list[tuple[str, str, str]]) -> None:
+    """(actor, action, outcome) entries chained the way versions before v6 did it, address and all,
+    after whatever the log holds."""
+    last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = last if last else (0, GENESIS)
+    for actor, action, outcome in entries:
+        seq += 1
+        ts = f"2027-01-15T08:{seq:02d}:00.000Z"
+        prev = link(key, prev, canonical(seq, ts, actor, action, "session:x", outcome, "{}"))
+        conn.execute(
+            "INSERT INTO audit_log (seq, ts, actor, action, object, outcome, details, hash)"
+            " VALUES (?, ?, ?, ?, 'session:x', ?, '{}', ?)",
+            (seq, ts, actor, action, outcome, prev),
+        )
+    conn.commit()
