@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vsession.appkeys import AUTH
+from vsession.appkeys import AUTH, SERVICES
 from vsession.auth import enrolment, login, signins
 from vsession.http.guards import session_of
 from vsession.http.json_body import json_error, read_fields
@@ -69,7 +69,15 @@ async def code_step(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     session = await session_of(request)
-    await login.logout(request.app[AUTH], session)
+    # This sign-in's open pages stop acting now, before its row goes (so no sweep can take the
+    # logout for another cause), and close with the reason even if the logout fails.
+    registry = request.app[SERVICES].registry
+    sockets = registry.signin_sockets(session.token_hash)
+    registry.hold(sockets, signins.LOGGED_OUT)
+    try:
+        await login.logout(request.app[AUTH], session)
+    finally:
+        await registry.end(sockets, signins.LOGGED_OUT)
     response = web.json_response({"next": "/login"})
     signins.clear_cookie(response)
     return response

@@ -3,30 +3,78 @@ and pages reconnect."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from vsession.store.signins import SignIn
+
+# Close codes the pages know (4000-4999 are the application's): neither is worth reconnecting for.
+SIGNED_OUT = 4401  # the sign-in behind a therapist's socket ended; the page shows the reason
+REPLACED = 4409  # a newer page took this one's place
+
+# A client's link is bound to one seat, and the seat to one page: the newest.
+SEAT_TAKEN = "This link was opened in another tab or window, so this page stopped."
+
+
+@dataclass(eq=False)
+class TherapistSocket:
+    ws: web.WebSocketResponse
+    therapist_id: int
+    signin: str  # token hash of the sign-in the socket was opened with
+    seen: SignIn  # that sign-in's row as last read
+    ending: str | None = None  # set once the sign-in is ending: the close reason, and no more messages
+
 
 class Registry:
     def __init__(self) -> None:
-        self._therapists: defaultdict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        # Per therapist, its sockets in the order they came (dicts keep it): the oldest first.
+        self._therapists: dict[int, dict[web.WebSocketResponse, TherapistSocket]] = {}
         self._guests: dict[tuple[str, int], web.WebSocketResponse] = {}
+        self.sweeper: asyncio.Task[None] | None = None  # vsession/signaling/signin_watch.py
 
-    def add_therapist(self, therapist_id: int, ws: web.WebSocketResponse) -> None:
-        self._therapists[therapist_id].add(ws)
+    async def add_therapist(self, socket: TherapistSocket) -> None:
+        mine = self._therapists.setdefault(socket.therapist_id, {})
+        mine[socket.ws] = socket
 
     def drop_therapist(self, therapist_id: int, ws: web.WebSocketResponse) -> None:
-        self._therapists[therapist_id].discard(ws)
+        mine = self._therapists.get(therapist_id)
+        if mine is not None:
+            mine.pop(ws, None)
+            if not mine:
+                del self._therapists[therapist_id]
+
+    def therapist_sockets(self) -> list[TherapistSocket]:
+        return [s for mine in self._therapists.values() for s in mine.values()]
+
+    def signin_sockets(self, signin: str) -> list[TherapistSocket]:
+        return [s for s in self.therapist_sockets() if s.signin == signin]
+
+    def hold(self, sockets: Iterable[TherapistSocket], reason: str) -> None:
+        """Mark sockets whose sign-in is ending, at once: no message of theirs acts from now on
+        (vsession/signaling/ws.py checks `ending`), and no news reaches them."""
+        for socket in sockets:
+            socket.ending = socket.ending or reason
+            self.drop_therapist(socket.therapist_id, socket.ws)
+
+    async def end(self, sockets: Iterable[TherapistSocket], reason: str) -> None:
+        """Close sockets whose sign-in ended, each with the reason its page shows."""
+        sockets = list(sockets)
+        self.hold(sockets, reason)
+        await asyncio.gather(
+            *(_close([s.ws], SIGNED_OUT, s.ending or reason) for s in sockets), return_exceptions=True
+        )
 
     async def add_guest(self, session_id: str, seat: int, ws: web.WebSocketResponse) -> None:
         """One device per seat: a newer connection replaces the older one."""
         old = self._guests.get((session_id, seat))
         self._guests[(session_id, seat)] = ws
         if old is not None and old is not ws:
-            await old.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
+            await _close([old], REPLACED, SEAT_TAKEN)
 
     def drop_guest(self, session_id: str, seat: int, ws: web.WebSocketResponse) -> None:
         if self._guests.get((session_id, seat)) is ws:
@@ -36,9 +84,9 @@ class Registry:
         return (session_id, seat) in self._guests
 
     async def tell_therapist(self, therapist_id: int, message: dict[str, Any]) -> None:
-        for ws in list(self._therapists.get(therapist_id, ())):
+        for socket in list(self._therapists.get(therapist_id, {}).values()):
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_json(message)
+                await socket.ws.send_json(message)
 
     async def tell_guest(
         self, session_id: str, seat: int, message: dict[str, Any], close: bool = False
@@ -53,8 +101,18 @@ class Registry:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=message.get("state", "").encode())
 
     async def close_all(self) -> None:
-        sockets = [ws for group in self._therapists.values() for ws in group] + list(self._guests.values())
-        for ws in sockets:
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sweeper
+        sockets = [s.ws for s in self.therapist_sockets()] + list(self._guests.values())
         self._therapists.clear()
         self._guests.clear()
+        await _close(sockets, WSCloseCode.GOING_AWAY, "server shutdown")
+
+
+async def _close(sockets: list[web.WebSocketResponse], code: int, reason: str) -> None:
+    """Close together: each waits for its page's reply, and one slow page must not hold the rest."""
+    await asyncio.gather(
+        *(ws.close(code=code, message=reason.encode()) for ws in sockets), return_exceptions=True
+    )

@@ -19,11 +19,12 @@ from vsession.errors import Refusal
 from vsession.rooms import invites, personal
 from vsession.rooms.access import owned
 from vsession.rooms.invites import GUEST_COOKIE
+from vsession.rooms.registry import TherapistSocket
 from vsession.services import Services
 from vsession.sfu.ice import browser_ice_servers
 from vsession.sfu.peer import Peer
 from vsession.sfu.room import THERAPIST_PEER, CallEnded, CallFull, guest_peer_id
-from vsession.signaling import schema
+from vsession.signaling import schema, signin_watch
 from vsession.signaling.ratelimit import TokenBucket
 from vsession.store import therapists, therapy_sessions
 
@@ -42,7 +43,7 @@ class Caller:
     role: str
     therapist_id: int
     seat: int = 0
-    session_token: str | None = None
+    signin: TherapistSocket | None = None  # a therapist's: its sign-in, checked at every message
     in_call: bool = False
     peer: Peer | None = None  # this socket's connection in the call; a later join may replace it
 
@@ -65,9 +66,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     await owned(tx, session.therapist_id, session_id)
             except Refusal as exc:
                 raise web.HTTPNotFound(text=exc.message) from None
-        caller = Caller(
-            _ws(), session_id, THERAPIST_PEER, "therapist", session.therapist_id, session_token=token
-        )
+        ws = _ws()
+        signin = TherapistSocket(ws, session.therapist_id, session.token_hash, session)
+        caller = Caller(ws, session_id, THERAPIST_PEER, "therapist", session.therapist_id, signin=signin)
     elif role == "guest":
         guest = await invites.guest_of(services, request.cookies.get(GUEST_COOKIE))
         if guest is None or guest.session.id != session_id:
@@ -100,8 +101,9 @@ def _ws() -> web.WebSocketResponse:
 
 
 async def _register(services: Services, caller: Caller) -> None:
-    if caller.role == "therapist":
-        services.registry.add_therapist(caller.therapist_id, caller.ws)
+    if caller.signin is not None:
+        await services.registry.add_therapist(caller.signin)
+        signin_watch.ensure_sweeping(services)
         return
     assert caller.session_id is not None
     await services.registry.add_guest(caller.session_id, caller.seat, caller.ws)
@@ -135,7 +137,7 @@ async def _serve(services: Services, caller: Caller) -> None:
             reply = _error("Too many messages; slow down.")
         else:
             try:
-                reply = await _dispatch(services, caller, schema.parse(message.data))
+                reply = await _handle(services, caller, message.data)
             except (schema.Invalid, ValueError) as exc:
                 reply = _error(str(exc))
             except Refusal as exc:
@@ -154,6 +156,26 @@ async def _serve(services: Services, caller: Caller) -> None:
             break
 
 
+async def _handle(services: Services, caller: Caller, data: str) -> dict[str, Any] | None:
+    try:
+        message: dict[str, Any] | None = schema.parse(data)
+        problem = ""
+    except schema.Invalid as exc:
+        message, problem = None, str(exc)
+    if caller.signin is not None:
+        # A therapist's message acts only while the sign-in behind its socket lives. A page's ping
+        # counts as activity, so a long call is not taken for an idle sign-in.
+        touch = message is not None and message["type"] == "ping"
+        reason = await signin_watch.check(services, caller.signin, touch=touch)
+        if reason is not None:
+            # Closed with the reason; the handler's loop then ends, and the message did nothing.
+            await services.registry.end([caller.signin], reason)
+            return None
+    if message is None:
+        return _error(problem)
+    return await _dispatch(services, caller, message)
+
+
 def _error(text: str) -> dict[str, Any]:
     return {"type": "error", "error": text}
 
@@ -161,10 +183,6 @@ def _error(text: str) -> dict[str, Any]:
 async def _dispatch(services: Services, caller: Caller, message: dict[str, Any]) -> dict[str, Any] | None:
     kind = message["type"]
     if kind == "ping":
-        if caller.session_token is not None:
-            # A live page counts as activity, so a long call is not taken for an idle session.
-            if await signins.lookup(services.auth, caller.session_token) is None:
-                return _error("Your sign-in has expired.")
         return {"type": "pong"}
     if caller.session_id is None:
         return _error("This connection is not for a session.")

@@ -13,6 +13,8 @@ const STATE_TEXT = {
   reconnecting: "Reconnecting…",
   left: "You left the call",
   ended: "The call has ended",
+  "signed-out": "Signed out",
+  replaced: "Opened elsewhere",
 };
 
 export function mountCall(container, { query, media, selfName, therapist = false, onclosed = () => {} }) {
@@ -91,9 +93,11 @@ export function mountCall(container, { query, media, selfName, therapist = false
     recording.dataset.state = s;
     recording.textContent = RECORDING_TEXT[s] || s;
   };
-  call.onclosed = (reason) => {
-    state.textContent = STATE_TEXT.ended;
-    onclosed(reason);
+  call.onclosed = (reason, text) => {
+    state.textContent = STATE_TEXT[reason] || STATE_TEXT.ended;
+    state.dataset.state = reason;
+    if (text) errorLine.textContent = text;
+    onclosed(reason, text);
   };
   call.onparticipants = (list) => {
     const present = new Set(list.map((p) => p.id));

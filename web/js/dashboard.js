@@ -1,4 +1,5 @@
 import { api, onSubmit, setCsrf, show } from "./api.js";
+import { el } from "./dom.js";
 import { connect } from "./live.js";
 import { renderSessions } from "./sessions.js";
 
@@ -6,6 +7,12 @@ const errorBox = document.getElementById("dashboard-error");
 const showError = (error) => {
   errorBox.textContent = error.message;
 };
+
+// The server ended this sign-in (signed out, disabled, expired...): say why, and nothing here works now.
+function showSignedOut(text) {
+  errorBox.replaceChildren(`${text || "You were signed out."} `, el("a", { href: "/login" }, "Sign in again"));
+  for (const part of document.querySelectorAll("main > :not(#dashboard-error)")) show(part, false);
+}
 
 async function refresh() {
   const { sessions } = await api("/api/sessions");
@@ -24,9 +31,16 @@ async function load() {
     show(warning);
   }
   await refresh();
-  connect("role=therapist", (message) => {
-    if (message.type === "sessions_changed") refresh().catch(showError);
-  });
+  connect(
+    "role=therapist",
+    (message) => {
+      if (message.type === "sessions_changed") refresh().catch(showError);
+    },
+    (state, text) => {
+      if (state === "signed-out") showSignedOut(text);
+      else if (state === "replaced") showError(new Error(text));
+    },
+  );
 }
 
 const startInput = document.getElementById("starts");

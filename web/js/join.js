@@ -35,7 +35,7 @@ function showPanel(state) {
       query: `role=guest&session=${encodeURIComponent(sessionId)}`,
       media,
       selfName: myName,
-      onclosed: (reason) => showPanel(reason),
+      onclosed: (reason, text) => (reason === "replaced" ? showProblem(text) : showPanel(reason)),
     });
   }
   if (FINAL.has(shown)) {
@@ -68,7 +68,9 @@ async function start() {
       if (message.type === "state" && !call) showPanel(message.state);
       else if (message.type === "state" && FINAL.has(message.state)) showPanel(message.state);
     },
-    (state) => {
+    (state, text) => {
+      // The link was opened in another tab: that one has the seat now.
+      if (state === "replaced") showProblem(text);
       // A dropped socket may mean the seat is gone; ask, rather than retry forever.
       if (state === "reconnecting" && !call) {
         api(base)

@@ -1,6 +1,7 @@
 // The call protocol (docs/signaling.md) without any UI: one WebSocket, one RTCPeerConnection,
 // the server's offers answered, local tracks attached, remote tracks announced.
 // Pages use it through callbacks; tests can drive it the same way.
+import { FINAL_CLOSES } from "./live.js";
 
 /**
  * @typedef {{peer: string, source: string, kind: string}} StreamInfo
@@ -27,7 +28,7 @@ export class CallConnection {
     this.onchat = () => {};
     this.onrecording = () => {}; // ("recording" | "paused" | "stopped")
     this.onerror = () => {};
-    this.onclosed = () => {}; // (reason) the server ended our place in the call
+    this.onclosed = () => {}; // (reason, text) the server ended our place in the call; text for people
     this.onconsentprompt = () => {}; // ({request, prompt, version, text})
     this.onconsentstatus = () => {}; // (therapist only) ({request, state, answers})
     this.onconsentclosed = () => {}; // ({request, reason})
@@ -47,8 +48,14 @@ export class CallConnection {
       this.send({ type: "join" });
     });
     this.ws.addEventListener("message", (event) => this._message(JSON.parse(event.data)));
-    this.ws.addEventListener("close", () => {
+    this.ws.addEventListener("close", (event) => {
       if (this.stopped) return;
+      if (event.code in FINAL_CLOSES) {
+        // Signed out, or replaced by a newer page: reconnecting would not help; say why.
+        this.stop();
+        this.onclosed(FINAL_CLOSES[event.code], event.reason);
+        return;
+      }
       this.onstate("reconnecting");
       setTimeout(() => this._open(), this.retryDelay);
       this.retryDelay = Math.min(this.retryDelay * 2, 8000);

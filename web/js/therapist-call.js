@@ -18,8 +18,9 @@ async function start() {
       media,
       selfName: me.name,
       therapist: true,
-      onclosed: () => {
-        page.dataset.state = "ended";
+      onclosed: (reason) => {
+        // The call's own line says why (signed out, opened elsewhere, ended).
+        page.dataset.state = reason === "signed-out" ? "signed-out" : "ended";
       },
     });
   });
