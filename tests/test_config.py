@@ -80,6 +80,7 @@ def test_other_environment_variables_are_ignored() -> None:
         ("env", "log_level", "loud"),
         ("override", "lockout_threshold", 0),
         ("env", "lockout_threshold", "-3"),
+        ("env", "data_retention_days", "-1"),
         ("env", "self_signed", "maybe"),
         ("toml", "host", "1"),
         ("override", "public_origin", "example.org"),
