@@ -30,12 +30,15 @@ async def password_step(ctx: AuthContext, username: str, password: str, ip: str)
     name = normalise_username(username)
     async with ctx.account_lock(name):
         async with ctx.db.transaction() as tx:
+            account = await therapists.by_username(tx, name)
+            # An account's name is no secret (it is in the therapists table); a name nobody has
+            # may be a password typed into the wrong box, so the audit log gets only its hash.
+            shown = name if account is not None else await throttle.hidden_name(ctx, name)
             refusal = await throttle.check(ctx, tx, name, ip)
             if refusal is not None:
                 await ctx.audit.append(
-                    tx, actor=f"ip:{ip}", action="login.password", obj=name, outcome="throttled"
+                    tx, actor=f"ip:{ip}", action="login.password", obj=shown, outcome="throttled"
                 )
-            account = await therapists.by_username(tx, name)
         if refusal is not None:
             raise refusal
         if account is None or account.disabled:
@@ -45,7 +48,7 @@ async def password_step(ctx: AuthContext, username: str, password: str, ip: str)
             ok = await asyncio.to_thread(passwords.verify_password, password, account.password_hash)
         async with ctx.db.transaction() as tx:
             if not ok:
-                await _failed(ctx, tx, name, ip, "login.password")
+                await _failed(ctx, tx, name, ip, "login.password", shown=shown)
             else:
                 assert account is not None
                 await ctx.audit.append(tx, actor=f"therapist:{account.id}", action="login.password", obj=name)
@@ -56,15 +59,20 @@ async def password_step(ctx: AuthContext, username: str, password: str, ip: str)
         return Step(token, "totp" if account.totp_enrolled else "enrol")
 
 
-async def _failed(ctx: AuthContext, tx: Tx, name: str, ip: str, action: str, outcome: str = "fail") -> None:
+async def _failed(
+    ctx: AuthContext, tx: Tx, name: str, ip: str, action: str, outcome: str = "fail", shown: str = ""
+) -> None:
+    """Count a failure for `name`; the audit log names it as `shown` (an account's own name, or
+    the hash of a name nobody has)."""
+    shown = shown or name
     locked = await throttle.fail(ctx, tx, name, ip)
-    await ctx.audit.append(tx, actor=f"ip:{ip}", action=action, obj=name, outcome=outcome)
+    await ctx.audit.append(tx, actor=f"ip:{ip}", action=action, obj=shown, outcome=outcome)
     if locked:
         await ctx.audit.append(
             tx,
             actor="system",
             action="login.lockout",
-            obj=name,
+            obj=shown,
             details={"minutes": ctx.settings.lockout_minutes},
         )
 
@@ -102,7 +110,7 @@ async def code_step(
                     ok = outcome == "ok"
                 action = "login.recovery" if use_recovery else "login.totp"
                 if ok:
-                    await throttle.succeed(tx, account.username)
+                    await throttle.succeed(ctx, tx, account.username)
                     await signin_rows.delete(tx, session.token_hash)
                     totp_at = 0.0 if use_recovery else ctx.clock.now()
                     token = await signins.issue(tx, ctx, account.id, "full", totp_at)
@@ -150,7 +158,7 @@ async def step_up(ctx: AuthContext, session: SignIn, code: str, ip: str) -> None
                 assert account is not None
                 outcome = await _check_totp(ctx, tx, account, code)
                 if outcome == "ok":
-                    await throttle.succeed(tx, account.username)
+                    await throttle.succeed(ctx, tx, account.username)
                     await signin_rows.set_totp_at(tx, session.token_hash, ctx.clock.now())
                     await ctx.audit.append(tx, actor=f"therapist:{account.id}", action="step_up")
                 else:

@@ -196,4 +196,9 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END
     """
 ALTER TABLE web_sessions DROP COLUMN csrf_token
 """,
+    # v8: failure counters are keyed by a keyed hash of the username (vsession/auth/throttle.py),
+    # never the typed text, which may be a password. Earlier rows held the text: drop them.
+    """
+DELETE FROM login_failures
+""",
 ]
