@@ -21,6 +21,7 @@ from vsession.http import (
     recordings_api,
     rooms_api,
     security_headers,
+    static,
 )
 from vsession.http.health import healthz
 from vsession.looplag import monitor_loop
@@ -29,7 +30,6 @@ from vsession.rooms import personal, sessions
 from vsession.services import Services, open_services
 from vsession.sfu.ice import offer_loopback
 from vsession.signaling.ws import websocket
-from vsession.webdir import web_dir
 
 MAX_BODY = 64 * 1024
 HOUSEKEEPING_SECONDS = 60
@@ -50,6 +50,7 @@ async def housekeeping(services: Services) -> None:
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     app = web.Application(middlewares=[errors.error_middleware, csrf.origin_check], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
+    errors.quiet_malformed_requests()
     offer_loopback(settings.ice_loopback)
     security_headers.install(app, tls=settings.uses_tls)
 
@@ -77,5 +78,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     guest_api.add_routes(app)
     recordings_api.add_routes(app)
     app.router.add_get("/ws", websocket)
-    app.router.add_static("/static/", web_dir(), follow_symlinks=False)
+    static.add_routes(app)
     return app

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from html import escape
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from vsession.errors import Refusal
 
@@ -74,3 +75,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return error_response(request, 500, "Something went wrong on the server. Please try again.")
+
+
+class MalformedRequests(logging.Filter):
+    """aiohttp logs every request its HTTP parser refuses (a bad method, an over-long line, a broken
+    header) at ERROR with a traceback. That is the client's mistake, not a fault of the server, and
+    anyone can send it: one line at INFO, naming the kind of mistake but not the request's bytes,
+    which may hold anything, typed secrets included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= (error.code or 0) < 500:
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "refused a malformed request from %s: %s"
+            record.args = (remote, type(error).__name__)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    server_log = logging.getLogger("aiohttp.server")  # aiohttp's web_protocol logs there
+    if not any(isinstance(f, MalformedRequests) for f in server_log.filters):
+        server_log.addFilter(MalformedRequests())
