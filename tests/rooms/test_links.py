@@ -10,6 +10,7 @@ import aiohttp
 from tests.support.app_client import Server, Therapist
 from tests.support.rooms_api import Client, audit_entries, create, db_rows, seat_view, services, token_of
 from vsession.rooms import invites, sessions
+from vsession.signaling import ratelimit
 
 GRACE = 120  # minutes: the default settings.link_grace_minutes, asserted below
 
@@ -124,12 +125,12 @@ async def test_guessing_links_is_rate_limited_per_ip(server: Server, ada: Therap
     sid = await create(ada.browser, seats=2)
     token, spare = await token_of(ada.browser, sid, 1), await token_of(ada.browser, sid, 2)
     guesser = Client(server)
-    for _ in range(invites.GUESS_LIMIT):
+    for _ in range(ratelimit.GUESS_LIMIT):
         assert (await guesser.redeem(sid, secrets.token_urlsafe(32))).status == 404
 
     limited = await guesser.redeem(sid, secrets.token_urlsafe(32))
     assert (limited.status, limited.body) == (429, {"error": invites.TOO_MANY})
-    assert limited.headers["Retry-After"] == str(invites.GUESS_WINDOW_SECONDS)
+    assert limited.headers["Retry-After"] == str(ratelimit.GUESS_WINDOW_SECONDS)
     # From that IP even a genuine link waits (and is not used up by the refusal).
     assert (await Client(server).redeem(sid, token)).status == 429
     assert (await seat_view(ada.browser, sid))["state"] == "invited"
@@ -145,5 +146,5 @@ async def test_guessing_links_is_rate_limited_per_ip(server: Server, ada: Therap
             assert response.status == 200, await response.text()
 
     # When the window has passed the first IP may try again.
-    server.clock.advance(invites.GUESS_WINDOW_SECONDS + 1)
+    server.clock.advance(ratelimit.GUESS_WINDOW_SECONDS + 1)
     assert (await Client(server).redeem(sid, spare)).status == 200

@@ -3,6 +3,7 @@ a proxy or a Referer; the page trades it once for an HttpOnly guest cookie bound
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from vsession.auth.tokens import looks_like_token, new_token, token_hash
@@ -10,13 +11,11 @@ from vsession.errors import Refusal
 from vsession.rooms.access import owned
 from vsession.services import Services
 from vsession.sfu.room import guest_peer_id
-from vsession.store import login_failures, therapy_sessions
+from vsession.store import therapy_sessions
 from vsession.store.db import Tx
 from vsession.store.therapy_sessions import Seat, TherapySession
 
 GUEST_COOKIE = "__Host-vsession-guest"
-GUESS_WINDOW_SECONDS = 15 * 60
-GUESS_LIMIT = 20  # bad links per IP per window; a person with a typo needs a handful at most
 
 INVALID = (
     "This link is not valid. It may have been replaced by a newer one. "
@@ -24,7 +23,8 @@ INVALID = (
 )
 USED = "This link was already used on another device. Please ask your therapist for a new one."
 ENDED = "This session has ended. Thank you."
-TOO_MANY = "Too many invalid links were tried from this network. Please wait a few minutes."
+TOO_MANY = "Too many invalid links were tried for this session from this network. Please wait a few minutes."
+TOO_MANY_HERE = "Too many invalid links were tried from this network. Please wait a few minutes."
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,15 @@ async def redeem(
 ) -> str | None:
     """Trade a link for a guest cookie (returned), or None when this device already holds it."""
     now = services.clock.now()
-    key = f"join:{ip}"
+    # Counted per link and per address, so a neighbour's bad links (one router, one proxy) do not
+    # lock out a client with a good one; only many more from the address stop everyone there.
+    guesses = services.registry.link_guesses
+    wait_here, wait_link = guesses.address_limited(ip, now), guesses.link_limited(ip, session_id, now)
     async with services.db.transaction() as tx:
-        if await login_failures.ip_count(tx, key, now - GUESS_WINDOW_SECONDS) >= GUESS_LIMIT:
-            raise_after = Refusal(429, TOO_MANY, GUESS_WINDOW_SECONDS)
+        if wait_here is not None:
+            raise_after = Refusal(429, TOO_MANY_HERE, math.ceil(wait_here))
+        elif wait_link is not None:
+            raise_after = Refusal(429, TOO_MANY, math.ceil(wait_link))
         else:
             raise_after = None
             seat = (
@@ -96,7 +101,7 @@ async def redeem(
                 # old link then says "ended", not "not valid". No token of it can work any more.
                 raise_after = Refusal(410, ENDED)
             elif seat is None or session is None or seat.session_id != session_id:
-                await login_failures.ip_record(tx, key, now, now - GUESS_WINDOW_SECONDS)
+                guesses.failed(ip, session_id, now)
                 await services.audit.append(
                     tx, actor=f"ip:{ip}", action="link.redeem", obj=f"session:{session_id}", outcome="invalid"
                 )

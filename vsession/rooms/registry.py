@@ -1,5 +1,5 @@
-"""Who is connected right now, and pushing them news. Memory only: a restart drops every socket,
-and pages reconnect."""
+"""Who is connected right now, and pushing them news; and who keeps knocking with bad links.
+Memory only: a restart drops every socket, and pages reconnect."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from vsession.signaling.ratelimit import LinkGuesses
 from vsession.store.signins import SignIn
 
 # Close codes the pages know (4000-4999 are the application's): neither is worth reconnecting for.
 SIGNED_OUT = 4401  # the sign-in behind a therapist's socket ended; the page shows the reason
 REPLACED = 4409  # a newer page took this one's place
 
+# A therapist has a dashboard and a call page or two open; more is a leak or abuse. The newest
+# page is the one in front of the person, so the oldest gives way.
+THERAPIST_SOCKETS = 8
+TOO_MANY_PAGES = (
+    f"More than {THERAPIST_SOCKETS} pages of this account were open, so this one, the oldest, stopped."
+)
 # A client's link is bound to one seat, and the seat to one page: the newest.
 SEAT_TAKEN = "This link was opened in another tab or window, so this page stopped."
 
@@ -36,10 +43,15 @@ class Registry:
         self._therapists: dict[int, dict[web.WebSocketResponse, TherapistSocket]] = {}
         self._guests: dict[tuple[str, int], web.WebSocketResponse] = {}
         self.sweeper: asyncio.Task[None] | None = None  # vsession/signaling/signin_watch.py
+        self.link_guesses = LinkGuesses()  # vsession/rooms/invites.py
 
     async def add_therapist(self, socket: TherapistSocket) -> None:
         mine = self._therapists.setdefault(socket.therapist_id, {})
         mine[socket.ws] = socket
+        oldest = list(mine.values())[: max(0, len(mine) - THERAPIST_SOCKETS)]
+        for old in oldest:
+            del mine[old.ws]
+        await _close([old.ws for old in oldest], REPLACED, TOO_MANY_PAGES)
 
     def drop_therapist(self, therapist_id: int, ws: web.WebSocketResponse) -> None:
         mine = self._therapists.get(therapist_id)
