@@ -1,6 +1,7 @@
 """GET /ws: one socket per page. The cookie decides who you are; the URL only says which role and
 session the page wants, and both are checked against the cookie at the handshake and again at
-every action that matters."""
+every action that matters. A therapist's socket lives only as long as its sign-in: every message
+checks it first (vsession/signaling/signin_watch.py)."""
 
 from __future__ import annotations
 
