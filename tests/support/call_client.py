@@ -1,5 +1,9 @@
 """A real aiortc participant speaking our signalling protocol (docs/signaling.md): joins a call
-over /ws, answers the server's offers, publishes given tracks and counts what it receives."""
+over /ws, answers the server's offers, publishes given tracks and counts what it receives.
+
+The server reuses inactive m-lines for what it forwards, so a mid can carry another participant (or
+source) in a later offer. Frames are therefore counted under the (peer, source) that the latest offer
+gives their mid when each frame arrives, not under what the mid carried when its track appeared."""
 
 from __future__ import annotations
 
@@ -28,14 +32,16 @@ class CallClient:
         self.tracks = tracks  # source ("camera", "microphone", "screen") -> track
         self.on_frame = on_frame
         self.frames: Counter[tuple[str, str]] = Counter()  # (peer, source) -> frames received
-        self.last_video: dict[str, VideoFrame] = {}
+        self.last_video: dict[str, VideoFrame] = {}  # peer -> its latest video frame, any source
+        self.latest: dict[tuple[str, str], VideoFrame] = {}  # (peer, source) -> latest video frame
         self.participants: list[dict[str, Any]] = []
         self.chat: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.messages: list[dict[str, Any]] = []  # everything else the server said, in order
         self.offers = 0
+        self.last_offer: dict[str, Any] | None = None
         self.pc: RTCPeerConnection | None = None
-        self._streams: dict[str, dict[str, Any]] = {}
+        self.streams: dict[str, dict[str, Any]] = {}  # mid -> {peer, source, kind}, latest offer
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -73,7 +79,8 @@ class CallClient:
 
     async def _answer(self, offer: dict[str, Any]) -> None:
         self.offers += 1
-        self._streams = offer["streams"]
+        self.last_offer = offer
+        self.streams = offer["streams"]
         if self.pc is None:
             self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             self.pc.on("track", self._track)
@@ -90,18 +97,31 @@ class CallClient:
     def _track(self, track: MediaStreamTrack) -> None:
         assert self.pc is not None
         mid = next(t.mid for t in self.pc.getTransceivers() if t.receiver.track is track)
-        info = self._streams.get(mid, {"peer": "?", "source": "?"})
-        self._tasks.append(asyncio.create_task(self._count(track, info["peer"], info["source"])))
+        assert mid is not None
+        self._tasks.append(asyncio.create_task(self._count(track, mid)))
 
-    async def _count(self, track: MediaStreamTrack, peer: str, source: str) -> None:
+    async def _count(self, track: MediaStreamTrack, mid: str) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
+                info = self.streams.get(mid)
+                if info is None:
+                    continue  # a frame still on its way when the mid went inactive
+                peer, source = info["peer"], info["source"]
                 self.frames[(peer, source)] += 1
                 if isinstance(frame, VideoFrame):
                     self.last_video[peer] = frame
+                    self.latest[(peer, source)] = frame
                 if self.on_frame is not None:
                     self.on_frame(peer, source, frame)
+
+    async def share_screen(self, track: MediaStreamTrack) -> None:
+        self.tracks["screen"] = track
+        await self.send({"type": "screen", "on": True})
+
+    async def stop_screen(self) -> None:
+        self.tracks.pop("screen", None)
+        await self.send({"type": "screen", "on": False})
 
     def last(self, kind: str) -> dict[str, Any] | None:
         return next((m for m in reversed(self.messages) if m.get("type") == kind), None)
