@@ -108,6 +108,10 @@ export function mountCall(container, { query, media, selfName, therapist = false
         t = tile(person.id, person.name);
         peers.set(person.id, t);
         tiles.append(t.root);
+        // Back after a reload: its m-lines may have carried on without a new offer saying so.
+        for (const info of byMid.values()) {
+          if (info.peer === person.id && info.source !== "screen") t.stream.addTrack(info.track);
+        }
       }
       t.label.textContent = person.name;
       t.root.dataset.audio = person.audio;

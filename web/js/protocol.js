@@ -116,11 +116,6 @@ export class CallConnection {
     this.streams = {};
     // An explicit list, even when empty: no public STUN server unless the practice configured one.
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
-    this.pc.addEventListener("track", (event) => {
-      const mid = event.transceiver.mid;
-      const info = this.streams[mid];
-      if (info) this.onstream(mid, event.track, info);
-    });
     this.pc.addEventListener("connectionstatechange", () => this._watchConnection());
   }
 
@@ -151,8 +146,17 @@ export class CallConnection {
       transceiver.direction = track ? "sendonly" : "inactive";
       if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
     }
-    for (const mid of Object.keys(previous)) {
-      if (!(mid in this.streams)) this.onstreamended(mid);
+    // The server reuses inactive m-lines, so a mid may now carry someone else: the end of one
+    // stream and the start of another. A "track" event does not always say so (none fires if the
+    // m-line never went inactive in between), so streams follow the offer's map, not events.
+    const same = (a, b) => a && b && a.peer === b.peer && a.source === b.source;
+    for (const [mid, info] of Object.entries(previous)) {
+      if (!same(info, this.streams[mid])) this.onstreamended(mid);
+    }
+    for (const [mid, info] of Object.entries(this.streams)) {
+      if (same(info, previous[mid])) continue;
+      const transceiver = pc.getTransceivers().find((t) => t.mid === mid);
+      if (transceiver) this.onstream(mid, transceiver.receiver.track, info);
     }
     await pc.setLocalDescription(await pc.createAnswer());
     await this._gathered(pc);
