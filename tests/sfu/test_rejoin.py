@@ -12,7 +12,7 @@ recycled m-line comes from the newest connection, not from a stale one."""
 from __future__ import annotations
 
 import pytest
-from aiortc import AudioStreamTrack
+from aiortc import AudioStreamTrack, RTCPeerConnection
 
 from tests.support.call_client import CallClient
 from tests.support.inprocess import InProcessCall
@@ -83,6 +83,20 @@ async def rejoins_keep_the_offer_bounded(call: InProcessCall, rejoins: int) -> l
         if client is not None:
             await client.close()
     return sizes
+
+
+async def test_create_offer_does_not_yield() -> None:
+    """Peer.negotiate reads whose media each m-line carries right after createOffer, trusting that
+    nothing ran in between; aiortc 1.16's createOffer finishes without giving up the loop."""
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("video", direction="sendonly")
+        making = pc.createOffer()
+        with pytest.raises(StopIteration) as done:
+            making.send(None)
+        assert "m=video" in done.value.value.sdp
+    finally:
+        await pc.close()
 
 
 async def test_thirty_rejoins_reuse_the_therapist_m_lines(inprocess_call) -> None:
