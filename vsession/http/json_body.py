@@ -52,7 +52,19 @@ async def read_fields(request: web.Request, **fields: type) -> dict[str, Any]:
             raise json_error(400, f"Field '{name}' is missing or is not {_KIND_NAMES[kind]}.")
         if isinstance(value, str) and len(value) > 4096:
             raise json_error(400, f"Field '{name}' is too long.")
+        if isinstance(value, str) and not _is_unicode(value):
+            raise json_error(400, f"Field '{name}' is not valid text.")
         if kind is int and not -MAX_INT <= value <= MAX_INT:
             raise json_error(400, f"Field '{name}' is out of range.")
         values[name] = value
     return values
+
+
+def _is_unicode(text: str) -> bool:
+    """JSON may escape half a surrogate pair ("\\ud800"); Python decodes it into a str that cannot be
+    encoded again, for SQLite, a hash or a seal."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
