@@ -2,8 +2,9 @@
 every call's media, so anything that blocks it (a stray fsync, a hash, a KDF) shows here first.
 
 Sampled, so cheap: one timer every INTERVAL. The figures over the last LOG_SECONDS go to the log
-that often, and `LoopLagMonitor.figures()` gives them on demand (for a metrics endpoint). A lag
-of up to a millisecond is the timer's own granularity (epoll waits in whole milliseconds)."""
+that often, with the number of live tasks, and `LoopLagMonitor.figures()` gives them on demand (for
+a metrics endpoint). A lag of up to a millisecond is the timer's own granularity (epoll waits in
+whole milliseconds)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,9 @@ class LoopLagMonitor:
                 "p50_ms": round(figures.p50_ms, 2),
                 "p99_ms": round(figures.p99_ms, 2),
                 "max_ms": round(figures.max_ms, 2),
+                # Live tasks on the loop: a leak (a task per call or message never ended) shows
+                # as a count that only grows; scripts/soak.py reads it.
+                "tasks": len(asyncio.all_tasks()),
             },
         )
 
