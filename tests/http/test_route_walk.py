@@ -10,7 +10,10 @@ in a reply or in the server's log, and that a refusal changed nothing in the dat
 tests/support/db_digest.py lets a refusal leave behind (audit entries that record a refusal, failure
 counters, a touched sign-in, a reused link's count).
 
-CI walks one fixed seed: 3,000 cases, 60 for each of the 50 routes. For fresh inputs,
+CI walks one fixed seed: 3,000 cases, 60 for each of the 50 routes. Its seed was chosen among the
+first few as one whose cases, walked over the code before the fixes of issue 11, got all four 500s of
+finding 3 (a body over 64 KiB, nesting past the parser, a 309-digit starts_at, a 23-digit seat;
+seeds 1 and 3 of 1-4 found all four, 20260501 three). For fresh inputs,
 `scripts/fuzz_routes.py --seed random --cases 100000` walks more and prints its seed; `--seed N`
 (or VSESSION_ROUTE_SEED=N here) replays seed N."""
 
@@ -33,7 +36,7 @@ from vsession.appkeys import DB
 from vsession.config import Settings
 from vsession.errors import Refusal
 
-CI_SEED = 20_260_501
+CI_SEED = 3
 CI_CASES = 3_000
 
 

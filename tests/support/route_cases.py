@@ -204,9 +204,11 @@ CONTENT_TYPES = [
     "application/json", "application/json; charset=utf-8", "application/json; charset=latin-1", "text/plain",
     "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/json;;;", "*/*",
 ]  # fmt: skip
+EXTRA_COOKIES = ["junk_therapist", "junk_guest", "owner_and_guest"]
 QUERIES = ["", "?role=therapist", "?role=guest&session={sid}", "?role=therapist&session={sid}", "?a=%ff&b"]
 
-cases = st.builds(
+# Anything in every dimension at once.
+random_cases = st.builds(
     Case,
     method=st.one_of(st.none(), st.none(), st.none(), st.sampled_from(METHODS)),
     params=st.tuples(params, params, params),
@@ -214,11 +216,107 @@ cases = st.builds(
     actor=st.sampled_from(["owner", "owner", *ACTORS]),
     origin=st.sampled_from(["ok"] * 6 + ["none", "evil", "null"]),
     csrf=st.sampled_from(["own"] * 6 + ["none", "other", "junk"]),
-    extra_cookie=st.sampled_from([None, None, None, None, "junk_therapist", "junk_guest", "owner_and_guest"]),
+    extra_cookie=st.sampled_from([None, None, None, None, *EXTRA_COOKIES]),
     content_type=st.one_of(st.sampled_from(CONTENT_TYPES[:1] * 4), st.sampled_from(CONTENT_TYPES), st.none()),
     accept=st.sampled_from([None, "application/json", "text/html", "*/*"]),
     body=bodies,
 )
+
+# One thing wrong at a time: a request as the page would send it (the right headers, the owner's
+# objects, every form field plausible), with one fault, so the fault meets the handler's own checks
+# instead of a door that refuses the request for something else.
+GOOD: dict[str, st.SearchStrategy[Any]] = {
+    "token": st.sampled_from([Ref("setup_token"), Ref("link_token")]),
+    "name": st.sampled_from(["Alice", "Ana María", "Dr. Zed"]),
+    "username": st.sampled_from([Ref("username"), Ref("enrolling_username"), "zed"]),
+    "password": st.just(Ref("password")),
+    "code": st.sampled_from([Ref("totp"), Ref("totp_enrolling"), Ref("recovery")]),
+    "kind": st.sampled_from(["totp", "recovery"]),
+    "title": st.sampled_from(["Weekly", "Couple session"]),
+    "starts_at": st.just(Ref("now")),
+    "duration_minutes": st.sampled_from([5, 50, 480]),
+    "seats": st.integers(1, 7),
+    "admin": st.booleans(),
+    "current": st.just(Ref("password")),
+    "new": st.just("amber lantern drifting softly 7"),
+}
+NUMERIC = {"starts_at", "duration_minutes", "seats", "admin"}
+BASE_ACTORS = ["owner"] * 6 + ["guest_own", "guest_own", "second_factor", "enrolling"]
+# One kind of bad value, put in every field and one path parameter at once: (text, number, parameter).
+# Lengths around the limits of an int64 (19 digits), a float (309) and Python's int parsing (4300).
+DIGITS = st.one_of(st.sampled_from([19, 20, 309, 310, 1000, 4300, 4301]), st.integers(16, 400))
+huge_everywhere = DIGITS.map(lambda n: ("9" * n, Raw("9" * n), "9" * n))
+CLASSES = st.one_of(
+    huge_everywhere,
+    huge_everywhere,
+    st.sampled_from(
+        [
+            ("-1", -1, "-1"),
+            ("", 0, "0"),
+            ("\ud800", "\udfff", "%ED%A0%80"),
+            ("\x00", None, "%00"),
+            (Long("x", 4097), 2**53, Long("a", 300)),
+            (Long("é", 20_000), 2**63, Long("%41", 2000)),
+            ("١٢", 1.5, "١"),
+            (1, "1", "1_0"),
+            ([], {}, "%7B%7D"),
+            (None, True, "null"),
+            ("../../etc/passwd", Raw("1e999"), "..%2f..%2fpyproject.toml"),
+        ]
+    ),
+)
+FAULTS = ["none"] + ["field"] * 3 + ["class"] * 4 + ["body"] * 2 + ["big"] * 2 + ["param"] * 2 + [
+    "door", "method", "actor", "headers"
+]  # fmt: skip
+
+
+@st.composite
+def one_fault(draw: st.DrawFn) -> Case:
+    form = {name: draw(good) for name, good in GOOD.items()}
+    seat = draw(st.integers(1, 3))
+    good_param = Param("own", seat, "", "quote", use_choice=True)
+    fields: dict[str, Any] = {
+        "method": None,
+        "params": [good_param] * 3,
+        "query": "",
+        "actor": draw(st.sampled_from(BASE_ACTORS)),
+        "origin": "ok",
+        "csrf": "own",
+        "extra_cookie": None,
+        "content_type": "application/json",
+        "accept": None,
+        "body": Body("json", form),
+    }
+    fault = draw(st.sampled_from(FAULTS))
+    if fault == "field":
+        form[draw(st.sampled_from(sorted(form)))] = draw(st.one_of(INT, TEXT, scalars, json_values))
+    elif fault == "class":
+        text, number, param = draw(CLASSES)
+        form.update({name: number if name in NUMERIC else text for name in form})
+        fields["params"][draw(st.integers(0, 2))] = Param(None, seat, param, "quote", use_choice=False)
+    elif fault == "body":
+        fields["body"] = draw(bodies)
+    elif fault == "big":
+        fields["body"] = draw(repeat)
+    elif fault == "param":
+        fields["params"][draw(st.integers(0, 2))] = draw(params)
+    elif fault == "door":
+        fields["origin"] = draw(st.sampled_from(["ok", "none", "evil", "null"]))
+        fields["csrf"] = draw(st.sampled_from(["own", "none", "other", "junk"]))
+        fields["extra_cookie"] = draw(st.sampled_from([None, *EXTRA_COOKIES]))
+    elif fault == "method":
+        fields["method"] = draw(st.sampled_from(METHODS))
+    elif fault == "actor":
+        fields["actor"] = draw(st.sampled_from(ACTORS))
+    elif fault == "headers":
+        fields["content_type"] = draw(st.one_of(st.sampled_from(CONTENT_TYPES), st.none()))
+        fields["accept"] = draw(st.sampled_from([None, "application/json", "text/html", "*/*"]))
+        fields["query"] = draw(st.one_of(st.sampled_from(QUERIES), PLAIN_TEXT.map(lambda t: "?" + t)))
+    fields["params"] = tuple(fields["params"])
+    return Case(**fields)
+
+
+cases = st.one_of(one_fault(), one_fault(), random_cases)
 
 
 PER_EXAMPLE = 10  # cases per hypothesis example: drawing lists amortises hypothesis's own overhead
