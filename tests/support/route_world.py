@@ -33,7 +33,6 @@ IP = "127.0.0.1"
 class Actor:
     therapist_cookie: str | None = None
     guest_cookie: str | None = None
-    stage: str | None = None  # the stage of the therapist cookie
 
     @property
     def csrf(self) -> str | None:
@@ -107,7 +106,7 @@ class World:
                 ("second_factor", self.owner_id, "second_factor"),
                 ("enrolling", self.enrolling_id, "enrol"),
             ):
-                actor = self.actors.setdefault(name, Actor(stage=stage))
+                actor = self.actors.setdefault(name, Actor())
                 cookie = actor.therapist_cookie
                 row = await signin_rows.get(tx, token_hash(cookie)) if cookie else None
                 if row is None or row.stage != stage:
