@@ -221,6 +221,13 @@ def _headers(world: World, case: Case) -> dict[str, str]:
     return headers
 
 
+def _reply_problems(status: int, text: bytes) -> list[str]:
+    found = [f"status {status}"] if status >= 500 else []
+    if b"Traceback" in text or b'File "' in text:
+        found.append("a traceback in the reply")
+    return found
+
+
 def describe(route: Route, method: str, path: str, headers: dict[str, str], body: bytes | None) -> str:
     shown = "" if body is None else f", body {len(body)} bytes {body[:160]!r}"
     return f"{route.name}: {method} {path[:200]} headers {headers}{shown}"
@@ -260,47 +267,43 @@ async def walk(
             headers = _headers(world, case)
             body = _body(case.body, refs)
             where = describe(route, method, path + query, headers, body)
+            url = URL(base + path + quote(query, safe=RAW_SAFE + "?"), encoded=True)
             try:
-                url = URL(base + path + quote(query, safe=RAW_SAFE + "?"), encoded=True)
                 async with session.request(
                     method, url, headers=headers, data=body, allow_redirects=False
                 ) as reply:
-                    status = reply.status
-                    text = await reply.read()
+                    status, text = reply.status, await reply.read()
             except aiohttp.ClientResponseError as exc:
-                figures.cases += 1
                 figures.unreadable += 1
                 if not (method == "HEAD" and len(url.raw_path_qs) > LINE_LIMIT):
                     figures.problems.append(f"{where}\n  -> unreadable reply: {exc!r}")
-                continue
+                status, text = 0, b""
             except (aiohttp.ClientError, ValueError, UnicodeError) as exc:
                 figures.unsent += 1
                 figures.problems.append(f"{where}\n  -> not sent: {exc!r}")
+                before = digester.snapshot()
                 continue
             figures.cases += 1
-            figures.statuses[status] += 1
-            figures.by_route.setdefault(route.name, Counter())[status] += 1
-            found: list[str] = []
-            if status >= 500:
-                found.append(f"status {status}")
-            if b"Traceback" in text or b'File "' in text:
-                found.append("a traceback in the reply")
-            found += [f"logged {line}" for line in watch.take()]
+            found = [f"logged {line}" for line in watch.take()]
             after = digester.snapshot()
-            if status >= 400 or method in SAFE_METHODS:
-                changed = before.changed(after)
-                if changed:
-                    found.append(f"changed {changed} on a {status} to {method}")
-                if status >= 400:
-                    found += refusal_audit_problems(digester.audit_since(before.audit_seq))
+            if status:  # else an unreadable HEAD refusal (see above): only the log is checked
+                figures.statuses[status] += 1
+                figures.by_route.setdefault(route.name, Counter())[status] += 1
+                found += _reply_problems(status, text)
+                if status >= 400 or method in SAFE_METHODS:
+                    changed = before.changed(after)
+                    if changed:
+                        found.append(f"changed {changed} on a {status} to {method}")
+                    if status >= 400:
+                        found += refusal_audit_problems(digester.audit_since(before.audit_seq))
             if found:
                 figures.problems.append(f"{where}\n  -> {status} {text[:300]!r}: " + "; ".join(found))
-            if status < 400 and method not in SAFE_METHODS:
+            if 0 < status < 400 and method not in SAFE_METHODS:
                 await world.repair()
                 figures.repairs += 1
                 after = digester.snapshot()
             before = after
-            if progress is not None and figures.cases % 1000 == 0:
+            if progress is not None:
                 progress(figures)
     finally:
         figures.seconds += time.monotonic() - started

@@ -26,7 +26,7 @@ from vsession.store import signins as signin_rows
 from vsession.store import therapists, therapy_sessions
 
 SEATS = 3  # seat 1: the owner's guest, admitted; 2: someone waiting; 3: a link nobody used yet
-IP = "127.0.0.1"
+IP = "192.0.2.1"  # the world's own guests (TEST-NET-1): not the walk's address, which guesses links
 
 
 @dataclass
