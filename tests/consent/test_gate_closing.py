@@ -209,11 +209,22 @@ def decode_counters(plain: Path, cut_short: bool = False) -> Measured:
     return measured
 
 
-def read_segment(call: InProcessCall, row: dict[str, Any], identity: Path, tmp_path: Path) -> Measured:
-    """Decrypt a complete segment with the stock `age` tool and read the counters it holds."""
+def read_segment(
+    call: InProcessCall, row: dict[str, Any], identity: Path, tmp_path: Path, may_be_empty: bool = False
+) -> Measured:
+    """Decrypt a complete segment with the stock `age` tool and read the counters it holds. A
+    segment that ended before any track's first packet holds no media (`age` writes no file, or
+    only the WebM header): with `may_be_empty`, that reads as no counters."""
     plain = tmp_path / f"segment-{row['segment']}.webm"
     stock_age_decrypt(identity, recording_path(call, row), plain)
-    measured = decode_counters(plain)
+    try:
+        measured = decode_counters(plain)
+    except av.error.FFmpegError:
+        if not may_be_empty:
+            raise
+        return Measured()
+    if may_be_empty and not measured.counters:
+        return measured
     total = sum(len(c) for c in measured.counters.values())
     # The decoder reads the stamps: almost every frame carries a clean counter.
     assert total > 0 and measured.unreadable <= total // 20, (total, measured.unreadable)
@@ -315,7 +326,7 @@ async def test_leaving_stops_writing(inprocess_call, tmp_path: Path, how: str) -
     for row in rows[1:]:
         assert sorted(json.loads(row["participants"])) == ["s1", "t"], row
         assert row["state"] == "complete", row
-        later = read_segment(call, row, identity, tmp_path)
+        later = read_segment(call, row, identity, tmp_path, may_be_empty=True)
         assert "s2" not in later.counters, f"s2 recorded after leaving: {later.counters.get('s2', [])[:5]}"
     segments = [(r["segment"], r["end_reason"]) for r in rows]
     print(f"{how}: indicator after the event: {seen}; segments: {segments}")

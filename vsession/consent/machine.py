@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,7 @@ class Consent:
         self.gate = Gate()
         self.request: Request | None = None
         self.present: set[str] = set()  # who is in the call, as far as consent is concerned
+        self.arriving: Counter[str] = Counter()  # joins received, not yet admitted or turned back
         self.segment: Segment | None = None
         self.segment_plan: Plan | None = None
         self.segments = 0
@@ -228,6 +230,20 @@ class Consent:
 
     # -- the call (told by the room before the change takes effect) -----------------------------
 
+    def join_arriving(self, peer_id: str) -> None:
+        """A join message arrived: the gate closes now, before the checks that admit it (awaits),
+        and stays closed until the join is admitted (member_joining) or turned back."""
+        self.arriving[peer_id] += 1
+        if self.request is not None:
+            self._close()
+
+    async def join_settled(self, peer_id: str) -> None:
+        """The join that `join_arriving` announced is in the call, or was turned back."""
+        self.arriving[peer_id] -= 1
+        if self.arriving[peer_id] <= 0:
+            del self.arriving[peer_id]
+        await self._settle()
+
     async def member_joining(self, peer_id: str) -> None:
         self.present.add(peer_id)
         request = self.request
@@ -306,7 +322,7 @@ class Consent:
     def _decide(self) -> tuple[str, ...] | None:
         """Who may be recorded now, or None. Synchronous: the caller opens right after, or not."""
         request = self.request
-        if request is None or request.closing or self.ended or not self.present:
+        if request is None or request.closing or self.ended or not self.present or self.arriving:
             return None
         if all(request.answers.get(pid) == ACCEPT for pid in self.present):
             return tuple(sorted(self.present))

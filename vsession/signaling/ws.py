@@ -252,6 +252,20 @@ async def _consent(services: Services, caller: Caller, message: dict[str, Any]) 
 
 async def _join(services: Services, caller: Caller) -> dict[str, Any] | None:
     assert caller.session_id is not None
+    # A newcomer closes the recorder's gate as their join arrives, before the awaits that admit it.
+    room = services.sfu.rooms.get(caller.session_id)
+    consent = room.listener if room is not None and isinstance(room.listener, Consent) else None
+    if consent is not None:
+        consent.join_arriving(caller.peer_id)
+    try:
+        return await _join_call(services, caller)
+    finally:
+        if consent is not None:
+            await asyncio.shield(consent.join_settled(caller.peer_id))
+
+
+async def _join_call(services: Services, caller: Caller) -> dict[str, Any] | None:
+    assert caller.session_id is not None
     async with services.db.transaction() as tx:
         if caller.role == "therapist":
             session = await owned(tx, caller.therapist_id, caller.session_id)
