@@ -449,7 +449,16 @@ def run_loop_lag(args: argparse.Namespace) -> int:
     if args.wait_for_quiet > 0:
         wait_for_quiet("[loop lag]", args.wait_for_quiet)
     say(f"before the run, work this run did not start kept {busy_cores(2.0):.2f} of {CORES} cores busy")
-    workdir = Path(tempfile.mkdtemp(prefix="vsession-bench-lag-"))
+    with tempfile.TemporaryDirectory(prefix="vsession-bench-lag-") as tmp:
+        windows, states = lag_windows(args, media, Path(tmp))
+    report_loop_lag(args, windows, states)
+    return 0
+
+
+def lag_windows(
+    args: argparse.Namespace, media: EncodedMedia, workdir: Path
+) -> tuple[list[LagWindow], list[str]]:
+    """The three windows, and the states of the recordings made."""
     _, recipient = age.generate_identity()
     server = start_lag_server(workdir, recipient, args)
     log = LagLog(workdir / "server.log")
@@ -481,8 +490,7 @@ def run_loop_lag(args: argparse.Namespace) -> int:
             for m in participants.members
         ]
     states = recording_states(server.data_dir / "vsession.sqlite3")
-    report_loop_lag(args, windows, states)
-    return 0
+    return windows, states
 
 
 def report_loop_lag(args: argparse.Namespace, windows: list[LagWindow], states: list[str]) -> None:
