@@ -139,6 +139,17 @@ class World:
             actor = self.actors[guest]
             if await invites.guest_of(services, actor.guest_cookie) is None:  # denied, removed, reissued
                 actor.guest_cookie = await self._guest(sid, therapist_id, 1, admit=False, reissue=True)
+        # Sessions the cases scheduled are ended, so the dashboard a case lists stays the size of a day's.
+        keep = {self.ids["own_session"], self.ids["other_session"]}
+        async with services.db.transaction() as tx:
+            extra = [
+                found
+                for therapist_id in (self.owner_id, self.other_id)
+                for found in await therapy_sessions.open_for_therapist(tx, therapist_id)
+                if found.id not in keep
+            ]
+        for found in extra:
+            await sessions.end(services, found, f"therapist:{found.therapist_id}", "ended by therapist")
         async with services.db.transaction() as tx:
             seat = await therapy_sessions.seat(tx, self.ids["own_session"], SEATS)
         link = invites.unsealed_link(services, seat) if seat is not None else None
