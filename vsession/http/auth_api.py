@@ -34,7 +34,7 @@ async def enrol_details(request: web.Request) -> web.Response:
     session = await session_of(request, "enrol")
     ctx = request.app[AUTH]
     account = await enrolment.enrolling_account(ctx, session)
-    details = enrolment.enrolment_details(ctx, account)
+    details = await enrolment.enrolment_details(ctx, account)
     return web.json_response(
         {"username": account.username, "secret": details.secret, "qr": details.qr, "csrf": session.csrf_token}
     )
