@@ -16,12 +16,12 @@ participants' own encoding does not count.
 
 Loop lag (--loop-lag): the event loop that carries every call's media must never block (issue 10:
 p99 <= 5 ms). One `vsession serve` (pass-through relay, recording on, at nice --server-nice, or
-with --server-rt under SCHED_FIFO) runs its own lag monitor (vsession/looplag.py: a timer, how late it wakes; here every
---sample-ms, 20 ms, rather than the server's usual 100 ms) with its log window set to --window
-seconds; the bench reads the monitor's entries from the server's log, so the figures are measured
-inside the server process. The baseline for lag is the floor: a bare asyncio loop in its own process
-at the server's priority, sampling the same way all run long; its p99/max over each window is what
-the machine's scheduler (and on a VM the hypervisor) costs any loop.
+with --server-rt under SCHED_FIFO) runs its own lag monitor (vsession/looplag.py: a timer, how late
+it wakes; here every --sample-ms, 20 ms, rather than the server's usual 100 ms) with its log window
+set to --window seconds; the bench reads the monitor's entries from the server's log, so the
+figures are measured inside the server process. The baseline for lag is the floor: a bare asyncio
+loop in its own process at the server's priority, sampling the same way all run long; its p99/max
+over each window is what the machine's scheduler (and on a VM the hypervisor) costs any loop.
 Three windows in one run:
   1. 0 sessions: the server idle, a therapist enrolled;
   2. 4 1:1 sessions (--sessions), not recorded: 8 participant processes under bench_relay's light
@@ -29,9 +29,10 @@ Three windows in one run:
      process and replayed; received frames are counted, not decoded);
   3. the same sessions recorded: every therapist asks, every client accepts, 4 segments written.
 Each window is one whole monitor window that begins after the phase is set up and warmed up.
-Reported per window: loop lag p50/p99/max, the floor's p99/max, server CPU (cores, from /proc) and RSS, both also as a
-ratio to the 0-session window, the receivers' video fps, and the machine's busy cores with the
-share that was neither the server nor the participants ("other": a shared machine's noise).
+Reported per window: loop lag p50/p99/max, the floor's p99/max, server CPU (cores, from /proc) and
+RSS, both also as a ratio to the 0-session window, the receivers' video fps, and the machine's busy
+cores with the share that was neither the server nor the participants ("other": a shared machine's
+noise).
 Loop lag counts every delay in waking the loop, the scheduler's too: on a machine the participants
 and other work keep busy, a server at nice -15 still waits for a CPU now and then. --server-rt N
 runs it at real-time priority N instead (SCHED_FIFO, via chrt; root), which takes the scheduler
