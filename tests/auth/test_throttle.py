@@ -149,3 +149,35 @@ async def test_per_ip_limit_refuses_attempts_across_usernames(
 
     server.clock.advance(throttle.IP_WINDOW_SECONDS + 1)
     await server.browser().login(therapist.secret)
+
+
+async def test_failure_counters_are_forgotten_so_a_username_spray_cannot_grow_the_table(
+    aiohttp_client: Any, settings: Settings, clock: FakeClock
+) -> None:
+    server = await open_server(aiohttp_client, settings, clock, ip_failure_limit=1000)
+    for n in range(50):
+        assert (await wrong_password(server, f"spray{n}")).status == 401
+
+    async def counters() -> int:
+        row = await server.ctx.db.fetchone("SELECT count(*) FROM login_failures")
+        return int(row[0])
+
+    assert await counters() == 50
+    # A day without failures later, the next failure sweeps the old counters; this one stays.
+    server.clock.advance(throttle.FAILURE_MEMORY_SECONDS + 1)
+    assert (await wrong_password(server, "spray-late")).status == 401
+    assert await counters() == 1
+
+
+async def test_a_lock_outlives_the_sweep_while_it_holds(
+    aiohttp_client: Any, settings: Settings, clock: FakeClock
+) -> None:
+    server = await open_server(aiohttp_client, settings, clock, lockout_minutes=48 * 60)
+    await enrol(server)
+    for failures in range(server.settings.lockout_threshold):
+        server.clock.advance(throttle.delay_after(failures))
+        await wrong_password(server)
+    server.clock.advance(throttle.FAILURE_MEMORY_SECONDS + 1)
+    await wrong_password(server, "someone-else")  # sweeps
+    locked = await server.browser().password()
+    assert locked.status == 429 and locked.body == {"error": throttle.LOCKED}

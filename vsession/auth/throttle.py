@@ -24,6 +24,9 @@ _keys: dict[Path, bytes] = {}
 _loading = threading.Lock()  # first use: one thread creates the file, the others then read it
 
 IP_WINDOW_SECONDS = 15 * 60
+# A username's failures are forgotten after a day without one (unless it is locked), so counters
+# for sprayed, made-up usernames cannot pile up in the table.
+FAILURE_MEMORY_SECONDS = 24 * 3600
 LOCKED = "Too many failed attempts. Sign-in is paused for this account; try again later."
 SLOW_DOWN = "Too many failed attempts. Please wait {seconds} seconds and try again."
 IP_LIMIT = "Too many failed attempts from this network. Please try again later."
@@ -68,6 +71,7 @@ async def fail(ctx: AuthContext, tx: Tx, username: str, ip: str) -> bool:
     """Count a failure; True when this one locks the account."""
     now = ctx.clock.now()
     await login_failures.ip_record(tx, ip, now, now - IP_WINDOW_SECONDS)
+    await login_failures.forget(tx, now - FAILURE_MEMORY_SECONDS, now)
     key = await hidden_name(ctx, username)
     row = await login_failures.for_username(tx, key)
     # A lock that has lifted starts a fresh count.

@@ -22,6 +22,13 @@ async def clear(tx: Tx, username: str) -> None:
     await tx.execute("DELETE FROM login_failures WHERE username = ?", (username,))
 
 
+async def forget(tx: Tx, last_before: float, now: float) -> None:
+    """Drop counters with no failure since `last_before` whose lock (if any) has lifted."""
+    await tx.execute(
+        "DELETE FROM login_failures WHERE last_failure < ? AND locked_until <= ?", (last_before, now)
+    )
+
+
 async def ip_count(tx: Tx, ip: str, since: float) -> int:
     row = await tx.fetchone("SELECT count(*) FROM ip_failures WHERE ip = ? AND at > ?", (ip, since))
     return int(row[0]) if row else 0
