@@ -181,3 +181,12 @@ async def test_a_lock_outlives_the_sweep_while_it_holds(
     await wrong_password(server, "someone-else")  # sweeps
     locked = await server.browser().password()
     assert locked.status == 429 and locked.body == {"error": throttle.LOCKED}
+
+
+async def test_the_per_address_count_stores_no_address(server: Server) -> None:
+    assert (await wrong_password(server, "someone")).status == 401
+    rows = await server.ctx.db.fetchall("SELECT ip FROM ip_failures")
+    assert len(rows) == 1
+    stored = rows[0][0]
+    assert "127.0.0.1" not in stored and stored.startswith("hmac:")
+    assert stored == await throttle.hidden_address(server.ctx, "127.0.0.1")

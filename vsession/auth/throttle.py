@@ -41,9 +41,19 @@ def _load_key(path: Path) -> bytes:
 
 async def hidden_name(ctx: AuthContext, username: str) -> str:
     """What stands for a typed username wherever it is stored: a keyed hash (128 bits)."""
+    return await _keyed_hash(ctx, username)
+
+
+async def hidden_address(ctx: AuthContext, ip: str) -> str:
+    """What stands for a client's address in the per-address failure counts: a keyed hash, so a
+    copied database does not list who tried to sign in from where."""
+    return await _keyed_hash(ctx, "address:" + ip)
+
+
+async def _keyed_hash(ctx: AuthContext, text: str) -> str:
     path = ctx.settings.key_folder / USERNAME_KEY_FILE
     key = _keys.get(path) or await asyncio.to_thread(_load_key, path)
-    return "hmac:" + hmac.new(key, username.encode(), hashlib.sha256).hexdigest()[:32]
+    return "hmac:" + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def delay_after(failures: int) -> float:
@@ -53,7 +63,8 @@ def delay_after(failures: int) -> float:
 
 async def check(ctx: AuthContext, tx: Tx, username: str, ip: str) -> AuthError | None:
     now = ctx.clock.now()
-    if await login_failures.ip_count(tx, ip, now - IP_WINDOW_SECONDS) >= ctx.settings.ip_failure_limit:
+    address = await hidden_address(ctx, ip)
+    if await login_failures.ip_count(tx, address, now - IP_WINDOW_SECONDS) >= ctx.settings.ip_failure_limit:
         return AuthError(429, IP_LIMIT, IP_WINDOW_SECONDS)
     row = await login_failures.for_username(tx, await hidden_name(ctx, username))
     if row is None:
@@ -70,7 +81,7 @@ async def check(ctx: AuthContext, tx: Tx, username: str, ip: str) -> AuthError |
 async def fail(ctx: AuthContext, tx: Tx, username: str, ip: str) -> bool:
     """Count a failure; True when this one locks the account."""
     now = ctx.clock.now()
-    await login_failures.ip_record(tx, ip, now, now - IP_WINDOW_SECONDS)
+    await login_failures.ip_record(tx, await hidden_address(ctx, ip), now, now - IP_WINDOW_SECONDS)
     await login_failures.forget(tx, now - FAILURE_MEMORY_SECONDS, now)
     key = await hidden_name(ctx, username)
     row = await login_failures.for_username(tx, key)
