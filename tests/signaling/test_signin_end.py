@@ -156,3 +156,17 @@ async def test_another_sign_in_of_the_same_therapist_keeps_its_sockets(
     assert await receive(kept) == {"type": "pong"}
     await kept.close()
     await s.client.close()
+
+
+@pytest.mark.parametrize("event", ["logout", "password"])
+async def test_a_change_made_on_this_server_closes_the_sockets_without_waiting_for_the_sweep(
+    server: Server, ada: Therapist, event: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signin_watch, "SWEEP_SECONDS", 3600.0)
+    cause, reason = EVENTS[event]
+    s = await scene(server, ada)
+    await cause(s)
+    for ws in (s.in_call, s.outside):
+        code, said, _ = await closed(ws)
+        assert (code, said) == (SIGNED_OUT, reason)
+    await s.client.close()

@@ -128,6 +128,10 @@ async def change_password(request: web.Request) -> web.Response:
     require_step_up(request, session)
     f = await read_fields(request, current=str, new=str)
     token = await enrolment.change_password(request.app[AUTH], session, f["current"], f["new"])
+    # Every earlier sign-in of the account has ended: its pages close now, not at the next sweep.
+    registry = request.app[SERVICES].registry
+    mine = [s for s in registry.therapist_sockets() if s.therapist_id == session.therapist_id]
+    await registry.end(mine, signins.PASSWORD_CHANGED)
     return _signed_in({"ok": True}, token)
 
 
