@@ -24,3 +24,10 @@ ensure_debian_packages() {
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$@"
 }
+
+# ensure_node_modules: `npm ci` (exactly package-lock.json, no browser download) when
+# tests/support/tools.py finds a package.json package missing or not at its locked version.
+ensure_node_modules() {
+  [ -n "$(python3 -I tests/support/tools.py --npm)" ] || return 0
+  PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund
+}
