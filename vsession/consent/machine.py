@@ -24,6 +24,7 @@ from typing import Any
 
 from vsession.audit import AuditLog
 from vsession.clock import Clock
+from vsession.consent import indicator
 from vsession.consent import text as consent_text
 from vsession.consent.gate import Gate
 from vsession.consent.segments import Plan, Recorder, Segment
@@ -65,6 +66,11 @@ class Request:
     prompts: dict[str, str] = field(default_factory=dict)
     closing: str = ""  # why it ends, once a stop-like event arrived: it can never open again
     ended: bool = False  # its end is stored
+    recorded: bool = False  # the recorder wrote under it: its end reads "Recording stopped"
+
+    def end_shown(self) -> indicator.Ended:
+        status = indicator.STOPPED if self.recorded else indicator.NOT_RECORDING
+        return indicator.Ended(status, indicator.reason_code(self.closing or "ended"))
 
 
 async def refuse_forgery(
@@ -99,6 +105,7 @@ class Consent:
         self.segment_plan: Plan | None = None
         self.segments = 0
         self.state = "stopped"  # what the recorder is really doing: recording | paused | stopped
+        self.last_end = indicator.NEVER  # how the last request ended, told until the next one
         self.ended = False
         self._stops = 0  # stop-like events so far: one that arrives while a request waits cancels it
         self._writing = False
@@ -161,6 +168,7 @@ class Consent:
         if request is None or request.closing:
             raise Refusal(409, "There is no recording request to ask about.")
         await self._prompt_pending(request, again=True)
+        await self.push_state()  # "declined" becomes "asking" for whoever was asked again
 
     async def stop(self, by: str, reason: str) -> None:
         if by not in (THERAPIST_PEER, "system"):
@@ -388,16 +396,32 @@ class Consent:
     async def set_recording(self, writing: bool) -> None:
         """Called by the recorder with what it is really doing; the indicator follows this."""
         self._writing = writing
+        if writing and self.request is not None:
+            self.request.recorded = True
         await self.push_state()
 
     async def push_state(self) -> None:
         writing = self._writing and self.gate.is_open
         request = self.request
         self.state = "recording" if writing else "paused" if request and not request.closing else "stopped"
-        await self.room.broadcast({"type": "recording", "state": self.state})
+        await self.room.broadcast({"type": "recording", "state": self.state, **self.shown()})
         therapist = self.room.members.get(THERAPIST_PEER)
         if therapist is not None:
             await therapist.send(self.status())
+
+    def shown(self) -> dict[str, Any]:
+        """What every page shows about the recording (vsession/consent/indicator.py)."""
+        request = self.request
+        active = request is not None and not request.closing
+        return indicator.describe(
+            writing=self._writing and self.gate.is_open,
+            active=active,
+            answers=request.answers if request is not None and active else {},
+            prompted=request.prompts if request is not None and active else (),
+            present=self.present,
+            arriving=self.arriving,
+            ended=request.end_shown() if request is not None and not active else self.last_end,
+        )
 
     def status(self) -> dict[str, Any]:
         request = self.request
@@ -450,6 +474,7 @@ class Consent:
             await segment.finish(reason)
         if self.request is request:
             self.request = None
+            self.last_end = request.end_shown()
         async with self.records.db.transaction() as tx:
             await store.end_request(tx, request.id, reason, self.records.clock.now())
             await self._audit(tx, by, "consent.end", {"request": request.id, "reason": reason})

@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 
 from vsession.appkeys import AUTH, SERVICES, SETTINGS
 from vsession.auth import signins
+from vsession.consent.indicator import NOT_RECORDING
 from vsession.consent.machine import Consent, Records, refuse_forgery
 from vsession.errors import Refusal
 from vsession.rooms import invites, personal
@@ -287,9 +288,12 @@ async def _join_call(services: Services, caller: Caller) -> dict[str, Any] | Non
             await caller.ws.send_json(message)
 
     # Say who you are before the first offer and participant list, so the page can tell itself apart.
+    # With what the recorder is doing now: the page shows nothing it was told before a reconnect.
     room = services.sfu.rooms.get(caller.session_id)
-    state = room.listener.state if room is not None and isinstance(room.listener, Consent) else "stopped"
-    await send({"type": "joined", "id": caller.peer_id, "recording": state})
+    consent = room.listener if room is not None and isinstance(room.listener, Consent) else None
+    state = consent.state if consent is not None else "stopped"
+    shown = consent.shown() if consent is not None else {"status": NOT_RECORDING, "who": [], "reason": ""}
+    await send({"type": "joined", "id": caller.peer_id, "recording": state, "indicator": shown})
     try:
         caller.peer = await services.sfu.join(caller.session_id, caller.peer_id, name, caller.role, send)
     except CallFull:
