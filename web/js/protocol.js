@@ -16,6 +16,7 @@ export class CallConnection {
     this.local = {}; // source -> MediaStreamTrack ("microphone", "camera", "screen")
     this.upstream = {}; // source -> mid, from the latest offer
     this.streams = {}; // mid -> StreamInfo, from the latest offer
+    this.media = { audio: true, video: true }; // what the others are told: muted, camera off
     this.stopped = false;
     this.retryDelay = 500;
     this.iceTimer = null;
@@ -26,12 +27,15 @@ export class CallConnection {
     this.onstream = () => {}; // (mid, track, StreamInfo)
     this.onstreamended = () => {}; // (mid)
     this.onchat = () => {};
-    this.onrecording = () => {}; // ("recording" | "paused" | "stopped")
+    // ({state, status, who, reason}) from the server (docs/signaling.md), or null while the
+    // socket is down: then nothing the page heard earlier about the recorder still holds.
+    this.onrecording = () => {};
     this.onerror = () => {};
     this.onclosed = () => {}; // (reason, text) the server ended our place in the call; text for people
     this.onconsentprompt = () => {}; // ({request, prompt, version, text})
     this.onconsentstatus = () => {}; // (therapist only) ({request, state, answers})
     this.onconsentclosed = () => {}; // ({request, reason})
+    this.onsessionschanged = () => {}; // (therapist only) someone waits, connects or leaves
   }
 
   start() {
@@ -43,6 +47,7 @@ export class CallConnection {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.ws = new WebSocket(`${scheme}://${location.host}/ws?${this.query}`);
     this.onstate("connecting");
+    this.onrecording(null);
     this.ws.addEventListener("open", () => {
       this.retryDelay = 500;
       this.send({ type: "join" });
@@ -50,6 +55,7 @@ export class CallConnection {
     this.ws.addEventListener("message", (event) => this._message(JSON.parse(event.data)));
     this.ws.addEventListener("close", (event) => {
       if (this.stopped) return;
+      this.onrecording(null);
       if (event.code in FINAL_CLOSES) {
         // Signed out, or replaced by a newer page: reconnecting would not help; say why.
         this.stop();
@@ -76,16 +82,20 @@ export class CallConnection {
       case "joined":
         this.id = message.id;
         this.onjoined(message);
-        this.onrecording(message.recording);
+        this.onrecording({ state: message.recording, ...message.indicator });
         break;
       case "participants":
+        this._tellMedia(message.list);
         this.onparticipants(message.list);
+        break;
+      case "sessions_changed":
+        this.onsessionschanged();
         break;
       case "chat":
         this.onchat(message);
         break;
       case "recording":
-        this.onrecording(message.state);
+        this.onrecording(message);
         break;
       case "consent_prompt":
         this.onconsentprompt(message);
@@ -197,7 +207,16 @@ export class CallConnection {
   }
 
   setMedia(audio, video) {
+    this.media = { audio, video };
     this.send({ type: "media", audio, video });
+  }
+
+  // A rejoin (reload, reconnect, server restart) starts with the server's defaults: put it right.
+  _tellMedia(list) {
+    const me = list.find((p) => p.id === this.id);
+    if (me && (me.audio !== this.media.audio || me.video !== this.media.video)) {
+      this.send({ type: "media", ...this.media });
+    }
   }
 
   chat(text) {
