@@ -1,7 +1,8 @@
 """kill -9 of a live `vsession serve` in the middle of a recording: the file on disk verifies as
 TRUNCATED, `decrypt --salvage` gives its authenticated prefix, and that prefix plays with ffprobe,
 missing at most about a second at the end (the recorder seals and fsyncs at least once a second).
-Started again, the server records the cut-off segment as failed, so it can be deleted."""
+Started again, the server records the cut-off segment as failed, so it can be deleted, and the
+therapist's recordings page shows it truncated because the server restarted."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from aiortc import AudioStreamTrack
 
+from tests.support.actors import Agent
 from tests.support.call_client import CallClient
 from tests.support.call_server import prepare_call, start_call_server
 from tests.support.media import ColourTrack
@@ -98,6 +100,7 @@ async def test_kill_9_mid_recording_leaves_a_truncated_file_whose_prefix_plays(t
             recorded = time.monotonic() - started
             server.process.kill()  # SIGKILL: no cleanup of any kind
             server.process.wait()
+            killed_at = time.time()
         finally:
             await therapist.close()
             await client.close()
@@ -156,6 +159,17 @@ async def test_kill_9_mid_recording_leaves_a_truncated_file_whose_prefix_plays(t
                 break
             await asyncio.sleep(0.2)
         assert line[3:] == ["failed", str(size), sha256], line
+        # The therapist's page says what happened in words: truncated, because the server stopped.
+        # Its length runs to when its last bytes reached the disk: before the kill, not the restart.
+        therapist_there = Agent(again.url, dict(call.therapist.agent.cookies))
+        [shown] = (await asyncio.to_thread(therapist_there.get, "/api/recordings"))["recordings"]
+        assert (shown["ended"], shown["file"], shown["people"]) == (
+            "Server restarted",
+            "truncated",
+            ["Dr. Ada Example", "Client 1"],
+        ), shown
+        assert shown["started_at"] < shown["ended_at"] <= killed_at, (shown, killed_at)
+        assert shown["duration_seconds"] == round(shown["ended_at"] - shown["started_at"], 1), shown
         with contextlib.closing(
             sqlite3.connect(f"file:{server.data_dir / 'vsession.sqlite3'}?mode=ro", uri=True)
         ) as db:

@@ -1,8 +1,9 @@
 """The therapist's recordings over HTTP, and retention: each therapist lists only their own
 recordings; download and delete need a fresh TOTP (step-up); a download is exactly the ciphertext
 and is audited; a delete destroys the file and writes a receipt; another therapist gets 404; old
-recordings are deleted by retention, with receipts. Recordings come from real calls; the server's
-clock follows real time until the test moves it on."""
+recordings are deleted by retention, with receipts. The listing names the session and the people
+and says how each recording ended. Recordings come from real calls; the server's clock follows
+real time until the test moves it on."""
 
 from __future__ import annotations
 
@@ -125,8 +126,12 @@ async def test_recordings_library_step_up_ownership_and_retention(
     download = f"/api/recordings/{mine['id']}/download"
     delete = f"/api/recordings/{mine['id']}/delete"
 
-    # Each therapist lists only their own (no step-up needed to list).
-    for who, row in ((ada.agent, mine), (bob.agent, theirs)):
+    # Each therapist lists only their own (no step-up needed to list), with the session's title
+    # and people's names rather than ids, how it ended and how long it lasted.
+    for who, row, title, people in (
+        (ada.agent, mine, "Session", ["Dr. Ada Example", "Client 1"]),
+        (bob.agent, theirs, "Bob's session", ["Dr. Bob Example", "Client 1"]),
+    ):
         status, _, body = await http(origin, who, "GET", "/api/recordings")
         assert status == 200
         [listed] = json.loads(body)["recordings"]
@@ -135,6 +140,13 @@ async def test_recordings_library_step_up_ownership_and_retention(
             "complete",
             row["ciphertext_sha256"],
         )
+        assert (listed["title"], listed["people"], listed["ended"], listed["file"]) == (
+            title,
+            people,
+            "Recording stopped by the therapist",
+            "complete",
+        )
+        assert listed["duration_seconds"] == round(row["ended_at"] - row["started_at"], 1) > 0
 
     # The last TOTP is now older than step_up_minutes: download and delete ask for a fresh code.
     clock.advance(services.settings.step_up_minutes * 60 + 1)

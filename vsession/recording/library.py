@@ -7,12 +7,17 @@ import asyncio
 import contextlib
 import json
 import os
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vsession.errors import Refusal
+from vsession.recording import end_reasons
 from vsession.recording.recorder import digest
+from vsession.rooms import personal
+from vsession.sfu.room import THERAPIST_PEER
 from vsession.store import consent as store
-from vsession.store.db import Row
+from vsession.store import therapists, therapy_sessions
+from vsession.store.db import Row, Tx
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,16 +31,72 @@ def path_of(services: Services, row: Row) -> Path:
     return services.settings.data_dir / "recordings" / row["file_name"]
 
 
-def describe(row: Row) -> dict[str, Any]:
+@dataclass
+class Names:
+    """Who was who in one session, as the therapist knows them. Client names are erased on
+    schedule (vsession/rooms/personal.py); a seat then reads as a neutral "Client (seat 2)"."""
+
+    title: str = ""
+    therapist: str = ""
+    clients: dict[str, str] = field(default_factory=dict)  # peer id -> name
+
+    def __call__(self, peer: str) -> str:
+        if peer == THERAPIST_PEER:
+            return self.therapist or "The therapist"
+        seat = peer.removeprefix("s")
+        return self.clients.get(peer) or (f"Client (seat {seat})" if seat.isdigit() else "A client")
+
+
+async def names_in(services: Services, tx: Tx, session_id: str) -> Names:
+    session = await therapy_sessions.get(tx, session_id)
+    if session is None:
+        return Names()
+    account = await therapists.by_id(tx, session.therapist_id)
+    seats = await therapy_sessions.seats_of(tx, session_id)
+    return Names(
+        personal.title_of(services.personal, session),
+        account.display_name if account else "",
+        {f"s{seat.seat}": personal.name_of(services.personal, seat) for seat in seats},
+    )
+
+
+async def newcomer(tx: Tx, row: Row) -> tuple[str, str] | None:
+    """Who came in and paused a segment that ended JOINED, with their first answer to the request."""
+    recorded = json.loads(row["participants"])
+    answers = await tx.fetchall(
+        "SELECT participant, answer FROM consent_answers WHERE request_id = ? AND at >= ?"
+        " AND answer IN ('accept', 'decline') ORDER BY id",
+        (row["request_id"], row["started_at"]),
+    )
+    return next(((a["participant"], a["answer"]) for a in answers if a["participant"] not in recorded), None)
+
+
+def seat_order(peer: str) -> tuple[bool, int, str]:
+    """The therapist first, then clients by seat."""
+    return peer != THERAPIST_PEER, len(peer), peer
+
+
+def file_state(row: Row) -> str:
+    """complete | truncated (a salvageable prefix: the writing was cut off) | empty | writing."""
+    if row["state"] in ("complete", "writing"):
+        return str(row["state"])
+    return "truncated" if row["bytes"] else "empty"
+
+
+def describe(row: Row, names: Names, joined: tuple[str, str] | None = None) -> dict[str, Any]:
+    ended = row["ended_at"]
     return {
         "id": row["id"],
         "session": row["session_id"],
         "segment": row["segment"],
-        "participants": json.loads(row["participants"]),
+        "title": names.title,
+        "people": [names(peer) for peer in sorted(json.loads(row["participants"]), key=seat_order)],
         "started_at": row["started_at"],
-        "ended_at": row["ended_at"],
+        "ended_at": ended,
+        "duration_seconds": None if ended is None else round(max(0.0, ended - row["started_at"]), 1),
         "state": row["state"],
-        "end_reason": row["end_reason"],
+        "file": file_state(row),
+        "ended": end_reasons.words(row["end_reason"] or "", names, joined) if ended is not None else "",
         "bytes": row["bytes"],
         "ciphertext_sha256": row["ciphertext_sha256"],
     }
@@ -43,7 +104,14 @@ def describe(row: Row) -> dict[str, Any]:
 
 async def listing(services: Services, therapist_id: int | None) -> list[dict[str, Any]]:
     async with services.db.transaction() as tx:
-        return [describe(row) for row in await store.recordings_of(tx, therapist_id)]
+        sessions: dict[str, Names] = {}
+        described = []
+        for row in await store.recordings_of(tx, therapist_id):
+            if row["session_id"] not in sessions:
+                sessions[row["session_id"]] = await names_in(services, tx, row["session_id"])
+            joined = await newcomer(tx, row) if row["end_reason"] == end_reasons.JOINED else None
+            described.append(describe(row, sessions[row["session_id"]], joined))
+        return described
 
 
 async def owned(services: Services, therapist_id: int, recording_id: str) -> Row:
@@ -54,6 +122,14 @@ async def owned(services: Services, therapist_id: int, recording_id: str) -> Row
     if row["state"] == "writing":
         raise Refusal(409, "This recording is still being written.")
     return row
+
+
+def on_disk(path: Path) -> tuple[int, str, float | None]:
+    """Size, SHA-256 and last modification time of a file (None if it is missing)."""
+    size, sha256 = digest(path)
+    with contextlib.suppress(FileNotFoundError):
+        return size, sha256, path.stat().st_mtime
+    return size, sha256, None
 
 
 def remove(path: Path) -> None:
@@ -87,7 +163,7 @@ async def recover_interrupted(services: Services) -> int:
     verifies as TRUNCATED, with a salvageable prefix. Record each as failed, with its size and
     ciphertext SHA-256, in the DB and the audit chain; otherwise it could never be downloaded,
     deleted, or reached by retention."""
-    reason = "interrupted: the server stopped while writing"
+    reason = end_reasons.INTERRUPTED
 
     def stranded(row: Row | None) -> bool:
         return row is not None and row["state"] == "writing" and row["id"] not in services.recordings.live
@@ -95,12 +171,13 @@ async def recover_interrupted(services: Services) -> int:
     async with services.db.transaction() as tx:
         candidates = [r for r in await store.writing(tx) if stranded(r)]
     for row in candidates:
-        size, sha256 = await asyncio.to_thread(digest, path_of(services, row))
+        size, sha256, written = await asyncio.to_thread(on_disk, path_of(services, row))
         async with services.db.transaction() as tx:
             if not stranded(await store.recording(tx, row["id"])):
                 continue  # finished meanwhile
-            now = services.clock.now()
-            await store.finish_recording(tx, row["id"], "failed", reason, size, sha256, now)
+            # It ended when its last bytes reached the disk, not when the server came back.
+            ended = min(services.clock.now(), max(row["started_at"], written or 0.0))
+            await store.finish_recording(tx, row["id"], "failed", reason, size, sha256, ended)
             await services.audit.append(
                 tx,
                 actor="system",

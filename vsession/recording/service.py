@@ -15,6 +15,7 @@ from vsession.clock import Clock
 from vsession.config import Settings
 from vsession.consent.gate import Gate
 from vsession.consent.segments import Plan
+from vsession.recording import end_reasons
 from vsession.recording.recorder import Input, SegmentRecorder
 from vsession.sfu.passthrough import PassthroughRelay
 from vsession.sfu.room import MediaRoom
@@ -106,9 +107,10 @@ class CallRecorder:
     async def failed(self, plan: Plan, error: str) -> None:
         recording_id = secrets.token_urlsafe(12)
         service = self.service
+        reason = end_reasons.error(error)
         async with service.db.transaction() as tx:
             await _insert_row(tx, service, plan, recording_id, f"{recording_id}.age")
-            await store.finish_recording(tx, recording_id, "failed", error, 0, "", service.clock.now())
+            await store.finish_recording(tx, recording_id, "failed", reason, 0, "", service.clock.now())
             await service._audit(
                 tx, "recording.start", recording_id, "failed", _start_details(plan) | {"error": error}
             )
@@ -150,8 +152,14 @@ class SegmentHandle:
                 await service._audit(
                     tx, "recording.start", self.recording_id, "ok", _start_details(self.plan)
                 )
+            if self.error:
+                reason = end_reasons.error(self.error)
+            elif reason == end_reasons.CONSENT_INCOMPLETE:
+                # The answer that closed the gate was stored before the machine finished this.
+                answers = await store.answers(tx, self.plan.request_id)
+                reason = end_reasons.after_answers(answers, self.plan.participants)
             await store.finish_recording(
-                tx, self.recording_id, state, self.error or reason, size, sha256, service.clock.now()
+                tx, self.recording_id, state, reason, size, sha256, service.clock.now()
             )
             await service._audit(
                 tx,
@@ -159,7 +167,7 @@ class SegmentHandle:
                 self.recording_id,
                 state,
                 {
-                    "reason": self.error or reason,
+                    "reason": reason,
                     "bytes": size,
                     "ciphertext_sha256": sha256,
                     "packets": self.recorder.packets_written,

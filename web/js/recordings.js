@@ -1,11 +1,21 @@
-// The therapist's recordings: list, download the encrypted file, delete. Both actions ask for a
+// The therapist's recordings: which session, who was in it, how long, how it ended and whether
+// the file is whole, in words; download the encrypted file or delete it. Both actions ask for a
 // fresh authenticator code when the server says so (step-up).
 import { api, onSubmit, setCsrf, show } from "./api.js";
 import { el } from "./dom.js";
 
 const errorBox = document.getElementById("recordings-error");
 const stepUpForm = document.getElementById("step-up-form");
+const when = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 let retry = null;
+
+// What the file on disk holds, for someone who will open it later.
+const FILE_WORDS = {
+  complete: "Complete",
+  truncated: "Truncated: the end is missing, everything saved before it can be recovered",
+  empty: "Nothing was recorded",
+  writing: "Being recorded now",
+};
 
 async function withStepUp(action) {
   try {
@@ -41,46 +51,67 @@ async function download(recording) {
   URL.revokeObjectURL(link.href);
 }
 
-function row(recording) {
-  const started = new Date(recording.started_at * 1000);
-  const seconds = recording.ended_at ? Math.round(recording.ended_at - recording.started_at) : 0;
-  const kib = recording.bytes ? `${Math.round(recording.bytes / 1024)} KiB` : "–";
+function length(seconds) {
+  if (seconds === null || seconds === undefined) return "Still recording";
+  const whole = Math.round(seconds);
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const rest = whole % 60;
+  if (hours) return `${hours} h ${minutes} min`;
+  if (minutes) return `${minutes} min ${rest} s`;
+  return `${rest} s`;
+}
+
+function size(bytes) {
+  if (!bytes) return "";
+  if (bytes < 1e6) return `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${(bytes / 1e9).toFixed(2)} GB`;
+}
+
+function fact(name, term, ...value) {
+  return [el("dt", {}, term), el("dd", { "data-fact": name }, ...value)];
+}
+
+function remove(recording) {
+  if (!confirm("Delete this recording for good?")) return;
+  withStepUp(async () => {
+    await api(`/api/recordings/${encodeURIComponent(recording.id)}/delete`, {});
+    await load();
+  });
+}
+
+function card(recording) {
+  const started = when.format(new Date(recording.started_at * 1000));
+  const file = el("span", { class: "file-state", "data-file": recording.file }, FILE_WORDS[recording.file] || recording.file);
+  const sized = size(recording.bytes);
+  const writing = recording.file === "writing";
+  const actions = el("div", { class: "actions" });
+  if (!writing && recording.file !== "empty") {
+    actions.append(el("button", { type: "button", class: "secondary download", onclick: () => withStepUp(() => download(recording)) }, "Download"));
+  }
+  if (!writing) actions.append(el("button", { type: "button", class: "danger delete", onclick: () => remove(recording) }, "Delete"));
   return el(
-    "tr",
-    { "data-recording": recording.id },
-    el("td", {}, started.toLocaleString()),
-    el("td", {}, `${Math.floor(seconds / 60)} min ${seconds % 60} s`),
-    el("td", {}, recording.participants.join(", ")),
-    el("td", {}, kib),
-    el("td", { title: recording.end_reason || "" }, recording.state),
+    "article",
+    { class: "recording", "data-recording": recording.id, "data-file": recording.file },
+    el("h2", {}, recording.title || "Untitled session"),
+    el("p", { class: "when" }, started),
     el(
-      "td",
+      "dl",
       {},
-      el("button", { type: "button", class: "secondary download", onclick: () => withStepUp(() => download(recording)) }, "Download"),
-      " ",
-      el(
-        "button",
-        {
-          type: "button",
-          class: "danger delete",
-          onclick: () => {
-            if (!confirm("Delete this recording for good?")) return;
-            withStepUp(async () => {
-              await api(`/api/recordings/${encodeURIComponent(recording.id)}/delete`, {});
-              await load();
-            });
-          },
-        },
-        "Delete",
-      ),
+      ...fact("people", "People", recording.people.join(", ")),
+      ...fact("length", "Length", length(recording.duration_seconds)),
+      ...fact("ended", "How it ended", recording.ended || "It has not ended yet"),
+      ...fact("file", "File", file),
+      ...(sized ? fact("size", "Size", `${sized}, encrypted`) : []),
     ),
+    actions,
   );
 }
 
 async function load() {
   const { recordings } = await api("/api/recordings");
-  document.getElementById("recordings").replaceChildren(...recordings.map(row));
-  show(document.getElementById("recordings-table"), recordings.length > 0);
+  document.getElementById("recordings").replaceChildren(...recordings.map(card));
   show(document.getElementById("no-recordings"), recordings.length === 0);
 }
 
