@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vsession.recording.recipients import parse_recipient
+from vsession.rooms.notice import read_notice_file
 
 ENV_PREFIX = "VSESSION_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -68,6 +69,10 @@ class Settings:
     # Ended sessions older than this lose their title and seats, audit entries their IP address.
     # Client names go earlier: when the session ends plus link_grace_minutes.
     data_retention_days: int = 30
+    # Shown to every client before anything else (vsession/rooms/notice.py): who runs this server,
+    # in the practice's words. Without a file, a built-in notice naming practice_name.
+    practice_name: str = ""
+    privacy_notice_file: Path | None = None
 
     @property
     def db_path(self) -> Path:
@@ -150,6 +155,13 @@ def _validate(s: Settings) -> None:
         raise ConfigError("retention_days", f"must be 0 (keep) or more, got {s.retention_days}")
     if s.data_retention_days < 0:
         raise ConfigError("data_retention_days", f"must be 0 (keep) or more, got {s.data_retention_days}")
+    if len(s.practice_name) > 120:
+        raise ConfigError("practice_name", "must be at most 120 characters")
+    if s.privacy_notice_file is not None:
+        try:
+            read_notice_file(s.privacy_notice_file)
+        except ValueError as exc:
+            raise ConfigError("privacy_notice_file", str(exc)) from None
     if s.relay not in RELAYS:
         raise ConfigError("relay", f"must be one of {', '.join(RELAYS)}, got {s.relay!r}")
     for url in s.ice_servers:

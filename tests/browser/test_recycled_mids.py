@@ -13,7 +13,14 @@ from pathlib import Path
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect
 
 from tests.support.actors import admit, enrol_therapist, schedule
-from tests.support.browser_calls import BAND, BAND_SCRIPT, band_seen, frames_rise, sign_in
+from tests.support.browser_calls import (
+    BAND,
+    BAND_SCRIPT,
+    band_seen,
+    client_through_prejoin,
+    frames_rise,
+    sign_in,
+)
 from tests.support.call_server import start_call_server
 
 ALICE, BOB = (40, 200, 40), (30, 60, 230)
@@ -28,7 +35,7 @@ def client_page(
     context.add_init_script(BAND_SCRIPT % list(band))
     page = context.new_page()
     page.goto(link)
-    expect(page.locator("#join")).to_have_attribute("data-state", "joined")
+    client_through_prejoin(page)
     page.fill("#name", name)
     page.click("#name-form button[type=submit]")
     expect(page.locator("#join")).to_have_attribute("data-state", "waiting")

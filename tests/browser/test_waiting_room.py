@@ -7,7 +7,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 
 from tests.support.actors import enrol_therapist
-from tests.support.browser_calls import sign_in
+from tests.support.browser_calls import client_through_prejoin, sign_in
 from tests.support.live_server import start_server
 
 
@@ -34,7 +34,7 @@ def test_link_waiting_room_admit_reuse_end(browser: Browser, tmp_path: Path, art
         client = client_ctx.new_page()
         client.on("request", lambda r: seen.append((r.url, r.headers)))
         client.goto(link)
-        expect(client.locator("#join")).to_have_attribute("data-state", "joined")
+        client_through_prejoin(client)
         assert "#t=" not in client.url
         client.fill("#name", "Alice")
         client.click("#name-form button[type=submit]")

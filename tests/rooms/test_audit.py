@@ -11,6 +11,7 @@ REQUIRED = {
     "link.issue",
     "link.redeem",
     "link.reuse",
+    "notice.acknowledge",
     "waiting.enter",
     "waiting.admit",
     "waiting.deny",
@@ -47,10 +48,12 @@ async def test_a_full_flow_is_audited_in_a_verifiable_chain(server: Server, ada:
         "link.issue",
         "link.issue",
         "link.redeem",
+        "notice.acknowledge",
         "waiting.enter",
         "waiting.admit",
         "link.reuse",
         "link.redeem",
+        "notice.acknowledge",
         "waiting.enter",
         "waiting.deny",
         "link.reissue",
@@ -59,7 +62,7 @@ async def test_a_full_flow_is_audited_in_a_verifiable_chain(server: Server, ada:
         "session.end",
     ]
     seats = [e["details"].get("seat") for e in entries]
-    assert seats == [None, 1, 2, 1, 1, 1, 1, 2, 2, 2, 2, 2, 1, None]
+    assert seats == [None, 1, 2, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 1, None]
 
     result = await verify(server.ctx.db, services(server).audit_key)
     assert result.ok, result.reason

@@ -91,6 +91,9 @@ def client_waits(origin: str, link: str, name: str) -> Agent:
     agent = Agent(origin)
     session_id = link.split("/j/", 1)[1].split("#", 1)[0]
     agent.post(f"/api/join/{session_id}/redeem", {"token": link.split("#t=", 1)[1]})
+    # The server seats nobody who has not acknowledged the privacy notice, as the page has them do.
+    notice = agent.get(f"/api/join/{session_id}/notice")
+    agent.post(f"/api/join/{session_id}/notice", {"version": notice["version"], "sha256": notice["sha256"]})
     agent.post(f"/api/join/{session_id}/wait", {"name": name})
     return agent
 

@@ -70,7 +70,20 @@ class Client:
         response = await self.server.client.get(f"/api/join/{sid}", headers=self.headers())
         return (await read_reply(response))[0]
 
+    async def acknowledge(self, sid: str) -> Reply:
+        """Acknowledge the privacy notice as shown, as the page has a client do first."""
+        response = await self.server.client.get(f"/api/join/{sid}/notice", headers=self.headers())
+        shown = (await read_reply(response))[0]
+        if shown.status != 200:
+            return shown
+        notice = shown.body
+        return await self.post(
+            f"/api/join/{sid}/notice", {"version": notice["version"], "sha256": notice["sha256"]}
+        )
+
     async def wait(self, sid: str, name: str = "Alice") -> Reply:
+        """Enter the waiting room, after acknowledging the notice (the server requires it)."""
+        await self.acknowledge(sid)
         response = await self.server.client.post(
             f"/api/join/{sid}/wait", json={"name": name}, headers=self.headers()
         )

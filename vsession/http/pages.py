@@ -45,6 +45,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/setup", public("setup.html"))
     app.router.add_get("/login", public("login.html"))
     app.router.add_get("/j/{sid}", public("join.html"))
+    # Where the client's page goes once its session is over for it: a reload or the forward button
+    # shows that calm ending again, without asking the server anything (the guest cookie is gone).
+    app.router.add_get("/j/{sid}/{end:left|ended|denied|removed}", public("join.html"))
     app.router.add_get("/enrol", signed_in("enrol.html", "enrol"))
     app.router.add_get("/dashboard", signed_in("dashboard.html"))
     app.router.add_get("/call/{sid}", signed_in("call.html"))

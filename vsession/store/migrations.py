@@ -201,4 +201,19 @@ ALTER TABLE web_sessions DROP COLUMN csrf_token
     """
 DELETE FROM login_failures
 """,
+    # v9: clients' acknowledgements of the privacy notice (vsession/rooms/notice.py), bound to the
+    # device's guest cookie (hashed, as in seats) and to the exact words: version and SHA-256.
+    """
+CREATE TABLE notice_acks (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES therapy_sessions(id),
+    seat INTEGER NOT NULL,
+    guest_hash TEXT NOT NULL,
+    notice_version TEXT NOT NULL,
+    notice_sha256 TEXT NOT NULL,
+    at REAL NOT NULL
+)
+-- ;
+CREATE INDEX notice_acks_guest ON notice_acks(guest_hash, notice_sha256)
+""",
 ]
