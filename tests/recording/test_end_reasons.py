@@ -1,9 +1,10 @@
 """How each recording ended, in the words a therapist reads on the recordings page, with names
 instead of ids: one real call (in-process server, real aiortc peers) walks through every way a
 segment ends: a newcomer who declines, a withdrawal, the therapist's stop, a full disk (a real
-ENOSPC from a small tmpfs), a client leaving, and the session ending. A live WebM holds no
-Duration (its header is sealed before the length is known), so the listing gives one from the
-recorded timestamps. Once retention erases the client names, the page says "Client (seat 1)"."""
+ENOSPC from a small tmpfs), a client leaving, and the session ending. The files' tracks carry the
+participants' names (stock `age`, then ffprobe); a live WebM holds no Duration (its header is
+sealed before the length is known), so the listing gives one from the recorded timestamps. Once
+retention erases the client names, the page says "Client (seat 1)"."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def probe(identity: Path, encrypted: Path) -> dict[str, Any]:
             "-v",
             "error",
             "-show_entries",
-            "stream=codec_type:packet=stream_index",
+            "stream=codec_type:stream_tags=title,PARTICIPANT:packet=stream_index",
             "-of",
             "json",
             "-",
@@ -160,7 +161,8 @@ async def test_every_end_in_plain_words_with_names(
     shown = json.dumps([{k: v for k, v in r.items() if k in ("title", "people", "ended")} for r in listed])
     assert '"s1"' not in shown and '"t"' not in shown and "s2" not in shown
 
-    # Each has a length from its recorded start and end; each complete file holds media.
+    # Each has a length from its recorded start and end; each complete file holds media in
+    # tracks titled with the participants' names.
     for row in listed:
         assert row["duration_seconds"] == round(row["ended_at"] - row["started_at"], 1) > 0, row
         encrypted = recordings_disk / f"{row['id']}.age"
@@ -168,6 +170,14 @@ async def test_every_end_in_plain_words_with_names(
             assert await asyncio.to_thread(stock_age_refuses, call.identity, encrypted)
             continue
         probed = await asyncio.to_thread(probe, call.identity, encrypted)
+        tracks = sorted(
+            (s["codec_type"], s["tags"]["title"], s["tags"]["PARTICIPANT"]) for s in probed["streams"]
+        )
+        ids = {name: pid for pid, name in NAMES.items()}
+        assert tracks == sorted(
+            [("video", f"{name} (camera)", ids[name]) for name in row["people"]]
+            + [("audio", f"{name} (microphone)", ids[name]) for name in row["people"]]
+        ), tracks
         assert probed["packets"], row
 
     # Names are erased on schedule after the session: the page says who by seat, never an id.

@@ -41,6 +41,7 @@ class Input:
     participant: str
     source: str  # "camera" | "microphone"
     subscription: Subscription
+    name: str = ""  # the participant's display name, for the track's title
     stream: av.stream.Stream | None = None
     base_pts: int = 0
     offset: int = 0  # in the packet's time base: when this track started, after the segment did
@@ -183,7 +184,10 @@ class SegmentRecorder:
                 # Opus in WebM needs its OpusHead header, which the (cheap) encoder supplies.
                 stream = self._container.add_stream("libopus", rate=48000)
                 stream.layout = "stereo"
-            stream.metadata["title"] = f"{item.participant} {item.source}"
+            # Named for whoever opens the file later; the participant's id ties the track to the
+            # recording's row (a Matroska tag, read back as PARTICIPANT).
+            stream.metadata["title"] = f"{item.name or item.participant} ({item.source})"
+            stream.metadata["participant"] = item.participant
             item.stream = stream
         self._container.start_encoding()  # the header, now rather than inside the first mux
 

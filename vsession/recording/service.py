@@ -90,7 +90,8 @@ class CallRecorder:
         if not isinstance(relay, PassthroughRelay):
             raise RuntimeError("recording needs the pass-through relay")
         inputs = [
-            Input(pid, name, relay.subscribe_packets(source))
+            # The display name titles the tracks inside the encrypted file, where it is safe.
+            Input(pid, name, relay.subscribe_packets(source), member.name)
             for pid in plan.participants
             if (member := self.room.members.get(pid)) is not None
             for name, source in member.sources.items()
