@@ -189,14 +189,14 @@ def recording_path(call: InProcessCall, row: dict[str, Any]) -> Path:
 
 
 def decode_counters(plain: Path, cut_short: bool = False) -> Measured:
-    """Decode every video track of a WebM file; a track is named '<peer> camera'."""
+    """Decode every video track of a WebM file; a track is tagged with its participant's id."""
     measured = Measured()
     with av.open(str(plain)) as container:
         streams = list(container.streams.video)
         assert streams, f"{plain.name} has no video track"
         try:
             for packet in container.demux(*streams):
-                peer_id = packet.stream.metadata["title"].removesuffix(" camera")
+                peer_id = packet.stream.metadata["PARTICIPANT"]
                 for frame in packet.decode():
                     counter = read_counter(frame)
                     if counter is None:

@@ -113,16 +113,22 @@ async def test_consented_recording_decrypts_with_stock_age(inprocess_call, tmp_p
     plain = tmp_path / "out.webm"
     stock_age_decrypt(identity, files[0], plain)
     streams = ffprobe_streams(plain)
+    # Tracks are titled with the participants' display names.
     assert sorted((s["codec_type"], s["tags"]["title"]) for s in streams) == [
-        ("audio", "s1 microphone"),
-        ("audio", "t microphone"),
-        ("video", "s1 camera"),
-        ("video", "t camera"),
+        ("audio", "Client 1 (microphone)"),
+        ("audio", "Dr. Ada Example (microphone)"),
+        ("video", "Client 1 (camera)"),
+        ("video", "Dr. Ada Example (camera)"),
     ]
     # Plausible durations: every track spans about as long as the recording ran (a live WebM has
     # no Duration element, so from the packets).
     spans = stream_seconds(plain)
-    assert set(spans) == {"s1 microphone", "t microphone", "s1 camera", "t camera"}
+    assert set(spans) == {
+        "Client 1 (microphone)",
+        "Dr. Ada Example (microphone)",
+        "Client 1 (camera)",
+        "Dr. Ada Example (camera)",
+    }
     for title, seconds in spans.items():
         assert recorded - 1.0 <= seconds <= recorded + 2.0, (title, seconds, recorded)
 

@@ -121,7 +121,7 @@ class Counters:
 
 def read_segment(identity: Path, encrypted: Path) -> Counters:
     """Decrypt with stock `age` (to a pipe: no plaintext on disk) and read every video frame's
-    counter; a video track is titled '<peer> camera'. Blocking: run it in a thread."""
+    counter; a track is tagged with its participant's id. Blocking: run it in a thread."""
     plain = subprocess.run(
         ["age", "-d", "-i", str(identity), str(encrypted)], capture_output=True, check=False
     )
@@ -138,7 +138,7 @@ def read_segment(identity: Path, encrypted: Path) -> Counters:
     with av.open(io.BytesIO(plain.stdout)) as container:
         streams = list(container.streams.video)
         for packet in container.demux(*streams) if streams else ():
-            sender = packet.stream.metadata["title"].removesuffix(" camera")
+            sender = packet.stream.metadata["PARTICIPANT"]
             for frame in packet.decode():
                 counter = read_counter(frame)
                 if counter is None:
