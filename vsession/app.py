@@ -65,6 +65,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         await opened.close()
 
     async def close_sockets(app: web.Application) -> None:
+        app[SERVICES].recordings.stopping = True
         # Open WebSockets would otherwise hold shutdown for aiohttp's whole grace period.
         await app[SERVICES].registry.close_all()
 

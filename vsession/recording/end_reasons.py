@@ -16,6 +16,7 @@ CONSENT_INCOMPLETE = "consent no longer complete"
 JOINED = "joined"  # consent was complete, then someone who had not been asked came in
 INTERRUPTED = "interrupted: the server stopped while writing"  # found 'writing' at start-up
 RECORDER_ERROR = "recorder error"
+SERVER_STOPPED = "server stopped"  # a graceful stop (SIGTERM) closed the call under it
 
 # A participant's own event, stored as "<event>:<peer id>": the answers' words, and a leave's reason.
 PARTICIPANT_EVENTS = {
@@ -38,6 +39,7 @@ CALL_EVENTS = {
     "session ended": "Session ended",
     "everyone left": "Everyone left the call",
     INTERRUPTED: "Server restarted",
+    SERVER_STOPPED: "Server restarted",
     CONSENT_INCOMPLETE: "Paused when someone's consent changed",  # rows from before the codes
 }
 

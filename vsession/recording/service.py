@@ -54,6 +54,9 @@ class Recordings:
         # Segments this process is writing; any other row left 'writing' was cut off by a crash
         # (see vsession.recording.library.recover_interrupted).
         self.live: set[str] = set()
+        # Set as the server shuts down, before it closes the sockets: segments that end from then
+        # on ended because the server stopped, whatever the closing sockets look like.
+        self.stopping = False
 
     def recorder_for(self, room: MediaRoom, relay: object) -> CallRecorder:
         return CallRecorder(self, room, relay)
@@ -155,6 +158,8 @@ class SegmentHandle:
                 )
             if self.error:
                 reason = end_reasons.error(self.error)
+            elif service.stopping:
+                reason = end_reasons.SERVER_STOPPED
             elif reason == end_reasons.CONSENT_INCOMPLETE:
                 # The answer that closed the gate was stored before the machine finished this.
                 answers = await store.answers(tx, self.plan.request_id)
