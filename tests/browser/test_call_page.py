@@ -1,7 +1,8 @@
 """Issue 12 in real Chromium: the therapist's call page shows the session's title, and a client in
 the waiting room seen (a notice, the tab's title) and heard (a Web Audio chime); the therapist lets
 them in from there. Camera-off and muted show on the other side's tile, told through the server.
-The pages have a heading, joining moves focus to it, and axe finds nothing on them."""
+The pages have a heading, joining moves focus to it, and axe finds nothing on them. When the
+session ends the call page says so and turns camera and microphone off."""
 
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 
 from tests.support.actors import enrol_therapist, schedule
-from tests.support.browser_calls import BAND, band_seen, sign_in
+from tests.support.browser_calls import BAND, LIVE_TRACKS, band_seen, sign_in
 from tests.support.call_pages import accessible, client_to_waiting_room, context_for
 from tests.support.call_server import start_call_server
 
@@ -34,7 +35,7 @@ def test_waiting_client_admitted_from_the_call_page_and_tiles_show_mute_and_came
         accessible(therapist, "the therapist's lobby")
         therapist.click("#join-call")
         expect(therapist.locator("#call-heading")).to_be_focused()
-        expect(therapist.locator("h1")).to_have_text(TITLE)
+        expect(therapist.locator("h1:visible")).to_have_text(TITLE)
         expect(therapist.locator("#stage-empty")).to_be_visible()
         expect(therapist.locator("#waiting-notice")).to_be_hidden()
         accessible(therapist, "the therapist's call page, alone")
@@ -105,6 +106,16 @@ def test_waiting_client_admitted_from_the_call_page_and_tiles_show_mute_and_came
             expect(page.locator(".tile[data-peer='s2']")).to_have_attribute("data-video", "false")
             expect(page.locator(".tile[data-peer='s2'] .camera-off")).to_be_visible()
         therapist.screenshot(path=str(artifacts / "call-page-therapist-audio-only-client.png"))
+
+        # The session ends (here from the API, as the dashboard does): the call page says so, moves
+        # focus there, and its camera and microphone are off.
+        account.agent.post(f"/api/sessions/{session_id}/end", {})
+        expect(therapist.locator("#call-page")).to_have_attribute("data-state", "ended")
+        expect(therapist.locator("#call-ended h1")).to_be_focused()
+        expect(therapist.locator("#recording-indicator")).to_have_count(0)
+        assert therapist.evaluate(LIVE_TRACKS) == []
+        accessible(therapist, "the therapist's call page, ended")
+        therapist.screenshot(path=str(artifacts / "call-page-therapist-ended.png"))
         for context in (therapist_ctx, client_ctx, bob_ctx):
             context.close()
     finally:

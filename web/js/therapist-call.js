@@ -15,6 +15,13 @@ function showTitle(text, waiting = 0) {
   document.title = `${waiting ? `(${waiting} waiting) ` : ""}${title} · Call · vsession`;
 }
 
+function showEnded() {
+  document.getElementById("call-root").replaceChildren();
+  const ended = document.getElementById("call-ended");
+  ended.classList.remove("hidden");
+  ended.querySelector("h1").focus();
+}
+
 async function start() {
   const me = await api("/api/me");
   setCsrf(me.csrf); // admitting from this page is a change: it carries the CSRF token
@@ -36,6 +43,8 @@ async function start() {
       onclosed: (reason) => {
         // The call's own line says why (signed out, opened elsewhere, ended).
         page.dataset.state = reason === "signed-out" ? "signed-out" : "ended";
+        media.stream.getTracks().forEach((track) => track.stop()); // the camera light goes off
+        if (reason === "ended") showEnded();
       },
     });
     const error = root.querySelector("#call-error");
@@ -43,7 +52,15 @@ async function start() {
       onError: (problem) => {
         error.textContent = problem.message;
       },
-      onChange: (now) => showTitle(now.title ?? title, now.waiting),
+      onChange: (now) => {
+        showTitle(now.title ?? title, now.waiting);
+        // The server ends the call with the session; its news to this page is that the session is
+        // no longer among the open ones.
+        if (now.ended && page.dataset.state !== "ended") {
+          call.stop();
+          call.onclosed("ended");
+        }
+      },
     });
     const refresh = () => waiting.refresh().catch(() => {});
     const joined = call.onjoined;

@@ -37,7 +37,8 @@ function together(names) {
 }
 
 /**
- * onChange({title, waiting}): the session's title and how many wait, after every refresh.
+ * onChange({title, waiting, ended}): the session's title, how many wait, and whether it is no
+ * longer open (ended here, on the dashboard or by the clock), after every refresh.
  * @returns {{refresh(): Promise<void>}} refresh at every "sessions_changed" and (re)join.
  */
 export function mountWaiting(slot, sessionId, { onError, onChange }) {
@@ -90,7 +91,7 @@ export function mountWaiting(slot, sessionId, { onError, onChange }) {
     );
     box.classList.toggle("hidden", waiting.length === 0);
     box.classList.toggle("arrived", arrived.length > 0);
-    onChange({ title: session?.title, waiting: waiting.length });
+    onChange({ title: session?.title, waiting: waiting.length, ended: !session });
     if (!waiting.length) announce.textContent = "";
     if (arrived.length) {
       const names = together(arrived.map(nameOf));
