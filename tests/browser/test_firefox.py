@@ -13,6 +13,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 
 from tests.support.actors import admit, enrol_therapist, schedule
+from tests.support.axe import violations
 from tests.support.browser_calls import (
     BAND,
     BAND_SCRIPT,
@@ -110,6 +111,7 @@ def test_firefox_client_with_a_chromium_therapist(browser: Browser, tmp_path: Pa
             therapist.click("#record-toggle")
             client.wait_for("() => document.querySelector('#consent-dialog').open")
             client.screenshot(artifacts / "firefox-consent-dialog.png")
+            assert violations(client) == []  # axe, in Firefox too
             client.click("#consent-accept")
             client.wait_for("() => !document.querySelector('#consent-dialog').open")
             expect(therapist.locator("#recording-indicator")).to_have_attribute("data-state", "recording")
