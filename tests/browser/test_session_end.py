@@ -140,3 +140,27 @@ def test_the_session_ending_ends_the_page_on_a_phone(
         context.close()
     finally:
         server.stop()
+
+
+def test_leaving_the_waiting_room(browser: Browser, tmp_path: Path) -> None:
+    server = start_call_server(tmp_path)
+    try:
+        account = enrol_therapist(server.url, server.setup_link())
+        sid, links = schedule(account, 1)
+        context, page = page_for(browser, "client")
+        page.goto(links[0])
+        client_through_prejoin(page, audio_only=True)
+        page.fill("#name", "Sam")
+        page.click("#name-form button[type=submit]")
+        expect(page.locator("#join")).to_have_attribute("data-state", "waiting")
+        cookie = guest_cookie(context)
+        assert cookie is not None and status_with(server, sid, cookie) == 200
+        with page.expect_response(f"**/api/join/{sid}/leave"):
+            page.click("#waiting-leave")
+        expect(page.locator("#join")).to_have_attribute("data-state", "left")
+        page.wait_for_function(ALL_STOPPED)
+        assert guest_cookie(context) is None
+        assert status_with(server, sid, cookie) == 401
+        context.close()
+    finally:
+        server.stop()
