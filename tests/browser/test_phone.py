@@ -47,7 +47,8 @@ def test_phone_call_layout_controls_and_recording_words(
     _, recipient = age.generate_identity()
     server = start_call_server(tmp_path, f'recording_recipient = "{recipient}"')
     try:
-        pages = admitted_from_call_page(browser, server, "Phone session", phone=True)
+        waiting = artifacts / "phone-therapist-client-waiting.png"
+        pages = admitted_from_call_page(browser, server, "Phone session", phone=True, shot=waiting)
         therapist, client = pages.therapist, pages.client
         for role, page in (("therapist", therapist), ("client", client)):
             phone_layout(page)

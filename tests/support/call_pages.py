@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -71,10 +72,15 @@ def therapist_joins(page: Page, server: LiveServer, account: Therapist, session_
 
 
 def admitted_from_call_page(
-    browser: Browser, server: LiveServer, title: str, phone: bool = False, name: str = "Alice"
+    browser: Browser,
+    server: LiveServer,
+    title: str,
+    phone: bool = False,
+    name: str = "Alice",
+    shot: Path | None = None,
 ) -> CallPages:
     """The therapist joins the call first; the client waits; the therapist lets them in from the
-    call page, which shows the waiting client and chimes."""
+    call page, which shows the waiting client and chimes. `shot`: a screenshot of that notice."""
     account = enrol_therapist(server.url, server.setup_link())
     session_id, links = schedule(account, 1, title=title)
     therapist_ctx, therapist = context_for(browser, "therapist", phone)
@@ -85,6 +91,8 @@ def admitted_from_call_page(
     expect(notice).to_be_visible()
     expect(notice.locator("li[data-seat='1']")).to_contain_text(f"{name} is waiting")
     therapist.wait_for_function("() => window.tonesStarted >= 2")
+    if shot is not None:
+        therapist.screenshot(path=str(shot))
     notice.locator("button.admit").click()
     expect(client.locator("#join")).to_have_attribute("data-state", "admitted")
     expect(notice).to_be_hidden()
