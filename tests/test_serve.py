@@ -131,11 +131,17 @@ def test_serve_says_recording_is_disabled_without_a_recipient(live_server) -> No
     assert "recording: disabled (no recording_recipient)" in live_server.lines
 
 
-def test_serve_prints_the_recipient_fingerprint_the_practice_can_check(servers, tmp_path: Path) -> None:
+@pytest.mark.parametrize("given_by", ["toml", "environment", "flag"])
+def test_serve_prints_the_recipient_fingerprint_the_practice_can_check(
+    servers, tmp_path: Path, given_by: str
+) -> None:
+    """The three ways the README gives to set the key, each read at start-up."""
     identity, recipient = stock_key(tmp_path)
     config = tmp_path / "vsession.toml"
-    config.write_text(f'recording_recipient = "{recipient}"\n')
-    server = servers(tmp_path / "data", "--config", str(config))
+    config.write_text(f'recording_recipient = "{recipient}"\n' if given_by == "toml" else "")
+    environment = {"VSESSION_RECORDING_RECIPIENT": recipient} if given_by == "environment" else {}
+    flag = ["--recording-recipient", recipient] if given_by == "flag" else []
+    server = servers(tmp_path / "data", "--config", str(config), *flag, environment=environment)
     # The README's check, run on the practice's own computer with stock tools.
     expected = subprocess.run(
         f"age-keygen -y '{identity}' | sha256sum | cut -c1-16",

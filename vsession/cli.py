@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--self-signed", action="store_const", const="true", help="make and reuse a self-signed cert"
     )
+    serve.add_argument(
+        "--recording-recipient",
+        metavar="AGE1...",
+        help="the practice's age public key; recording is off without it (VSESSION_RECORDING_RECIPIENT)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     audit = commands.add_parser("audit", help="check the audit log").add_subparsers(
@@ -119,7 +124,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "host": args.host,
         "port": args.port,
     }
-    for name in ("tls_cert", "tls_key", "self_signed"):
+    for name in ("tls_cert", "tls_key", "self_signed", "recording_recipient"):
         overrides[name] = getattr(args, name, None)
     return load_settings(args.config, overrides=overrides)
 

@@ -39,11 +39,16 @@ class LiveServer:
 
 
 def start_server(
-    data_dir: Path, *extra: str, command: list[str] | None = None, log: Path | None = None
+    data_dir: Path,
+    *extra: str,
+    command: list[str] | None = None,
+    log: Path | None = None,
+    environment: dict[str, str] | None = None,
 ) -> LiveServer:
     """Start `vsession serve --port 0` and wait for the URL line it prints on stdout.
     `log` collects the server's structured log (stderr), access log included."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
+    # Only the settings the caller gives: none leak in from the environment the tests run in.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")} | (environment or {})
     cmd = command or [sys.executable, "-m", "vsession", "serve"]
     process = subprocess.Popen(
         [*cmd, "--data-dir", str(data_dir), "--port", "0", *extra],
