@@ -478,7 +478,10 @@ class Consent:
         async with self.records.db.transaction() as tx:
             await store.end_request(tx, request.id, reason, self.records.clock.now())
             await self._audit(tx, by, "consent.end", {"request": request.id, "reason": reason})
-        await self.room.broadcast({"type": "consent_closed", "request": request.id, "reason": reason})
+        # Pages get the reason's code only: a recorder error's detail (paths, the system's words)
+        # is for the server's records, not for every participant.
+        code = reason.split(":", 1)[0]
+        await self.room.broadcast({"type": "consent_closed", "request": request.id, "reason": code})
         await self.push_state()
 
     async def _refuse(self, by: str, why: str, details: dict[str, str] | None = None) -> None:
