@@ -60,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -318,6 +319,9 @@ class Participant:
 class Participants:
     """The participant processes, one per therapist or client; stopped however the run ends."""
 
+    # Each process's entry point (spec, control pipe, media); a subclass may run another.
+    entry_point: Callable[[ParticipantSpec, Connection, EncodedMedia], None]
+
     def __init__(self, media: EncodedMedia, nice: int) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._media = media
@@ -327,7 +331,7 @@ class Participants:
     def start(self, spec: ParticipantSpec) -> None:
         ours, theirs = self._ctx.Pipe()
         process = self._ctx.Process(
-            target=recorded_participant_process, args=(spec, theirs, self._media), name=spec.name, daemon=True
+            target=type(self).entry_point, args=(spec, theirs, self._media), name=spec.name, daemon=True
         )
         process.start()
         theirs.close()
@@ -385,6 +389,9 @@ def recorded_participant_process(spec: ParticipantSpec, control: Connection, med
     """Process entry point: a light participant (relay_load's) that also takes part in consent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when participants stop
     asyncio.run(_recorded_participant(spec, control, media))
+
+
+Participants.entry_point = recorded_participant_process
 
 
 async def _recorded_participant(spec: ParticipantSpec, control: Connection, media: EncodedMedia) -> None:

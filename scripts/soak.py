@@ -52,7 +52,6 @@ import asyncio
 import contextlib
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import signal
@@ -77,7 +76,6 @@ if str(REPO) not in sys.path:
 # replayed tracks are the very classes relay_load's client looks for.
 from bench_record import (  # noqa: E402
     LagLog,
-    Participant,
     Participants,
     consent,
 )
@@ -195,25 +193,10 @@ async def _watch_media(
 
 
 class SoakParticipants(Participants):
-    """bench_record's participant processes (its waiting and stopping), running the soak's
-    participant at the given niceness."""
+    """bench_record's participant processes (their starting, waiting and stopping), each running
+    the soak's participant."""
 
-    def __init__(self, media: EncodedMedia, nice: int) -> None:
-        self._ctx = multiprocessing.get_context("spawn")
-        self._media = media
-        self._nice = nice
-        self.members: list[Participant] = []
-
-    def start(self, spec: ParticipantSpec) -> None:
-        ours, theirs = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=soak_participant_process, args=(spec, theirs, self._media), name=spec.name, daemon=True
-        )
-        process.start()
-        theirs.close()
-        if self._nice and process.pid is not None:
-            os.setpriority(os.PRIO_PROCESS, process.pid, self._nice)
-        self.members.append(Participant(spec, process, ours))
+    entry_point = soak_participant_process
 
     def errors(self) -> list[str]:
         """Errors participants have reported since the last call, without waiting."""
