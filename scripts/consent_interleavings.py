@@ -12,7 +12,6 @@ import argparse
 import logging
 import random
 import re
-import secrets
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.consent_world import Bench, random_schedule
 from tests.support.scheduler import Violation
+from tests.support.script_args import seed_of
 
 
 def main() -> int:
@@ -29,10 +29,10 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--schedules", type=int, default=5000)
-    parser.add_argument("--seed", default="0", help="an integer, or 'random'")
+    parser.add_argument("--seed", type=seed_of, default="0", help="an integer, or 'random'")
     parser.add_argument("--stop-first", action="store_true", help="stop at the first violation")
     args = parser.parse_args()
-    seed = secrets.randbits(32) if args.seed == "random" else int(args.seed)
+    seed = args.seed
     print(f"seed {seed}, {args.schedules} schedules", flush=True)
 
     logging.disable(logging.CRITICAL)  # the recorder logs each injected failure

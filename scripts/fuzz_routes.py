@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import shutil
 import sys
 import tempfile
@@ -35,23 +34,9 @@ if str(REPO) not in sys.path:
 from tests.support.app_client import Server  # noqa: E402
 from tests.support.clock import FakeClock  # noqa: E402
 from tests.support.route_walk import Figures, walk_seed  # noqa: E402
+from tests.support.script_args import positive, seed_of  # noqa: E402
 from vsession.app import create_app  # noqa: E402
 from vsession.config import load_settings  # noqa: E402
-
-
-def seed_of(value: str) -> int:
-    if value == "random":
-        return random.SystemRandom().randrange(2**32)
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("a whole number or 'random'") from None
-
-
-def positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError("a whole number of at least 1")
-    return int(value)
 
 
 async def run(seed: int, cases: int, workdir: Path) -> Figures:

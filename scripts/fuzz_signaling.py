@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import shutil
 import sys
 import tempfile
@@ -29,21 +28,7 @@ if str(REPO) not in sys.path:
 from tests.support.call_server import start_call_server  # noqa: E402
 from tests.support.fuzz_frames import PER_EXAMPLE  # noqa: E402
 from tests.support.fuzz_run import fuzz_then_call  # noqa: E402
-
-
-def seed_of(value: str) -> int:
-    if value == "random":
-        return random.SystemRandom().randrange(2**32)
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("a whole number or 'random'") from None
-
-
-def positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError("a whole number of at least 1")
-    return int(value)
+from tests.support.script_args import positive, seed_of  # noqa: E402
 
 
 async def run(seed: int, examples: int, workdir: Path) -> bool:

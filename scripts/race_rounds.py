@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.race_rounds import withdrawal_rounds, withdrawal_summary
 from tests.support.rejoin_rounds import rejoin_rounds, rejoin_summary
+from tests.support.script_args import seed_of
 
 
 async def run(rounds: int, rejoins: int, seed: int, keep_going: bool) -> bool:
@@ -48,14 +48,14 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=100, help="withdrawal rounds")
     parser.add_argument("--rejoin-rounds", type=int, default=50)
-    parser.add_argument("--seed", default="0", help="an integer, or 'random'")
+    parser.add_argument("--seed", type=seed_of, default="0", help="an integer, or 'random'")
     parser.add_argument(
         "--stop-first",
         action="store_true",
         help="stop at the first failed round (else go on in a fresh call)",
     )
     args = parser.parse_args()
-    seed = secrets.randbits(32) if args.seed == "random" else int(args.seed)
+    seed = args.seed
     print(f"seed {seed}: {args.rounds} withdrawal rounds, {args.rejoin_rounds} rejoin rounds", flush=True)
     return 0 if asyncio.run(run(args.rounds, args.rejoin_rounds, seed, not args.stop_first)) else 1
 
