@@ -9,6 +9,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.support.browser_calls import two_party_call
 from tests.support.call_server import start_call_server
+from tests.support.practice_key import stock_age_decrypt
 from vsession.recording import age
 
 
@@ -66,7 +67,7 @@ def test_consent_dialog_recording_and_withdrawal(browser: Browser, tmp_path: Pat
     files = list((server.data_dir / "recordings").glob("*.age"))
     assert len(files) == 1
     plain = tmp_path / "recording.webm"
-    subprocess.run(["age", "-d", "-i", str(identity_file), "-o", str(plain), str(files[0])], check=True)
+    stock_age_decrypt(identity_file, files[0], plain)
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", str(plain)],
         capture_output=True,

@@ -26,6 +26,7 @@ from tests.support.browser_calls import (
 )
 from tests.support.call_server import start_call_server
 from tests.support.firefox import FirefoxPage, client_waits, firefox_page
+from tests.support.practice_key import stock_age_decrypt
 from vsession.recording import age
 
 CLIENT_NAME = "Alice"
@@ -138,7 +139,7 @@ def test_firefox_client_with_a_chromium_therapist(browser: Browser, tmp_path: Pa
     files = list((server.data_dir / "recordings").glob("*.age"))
     assert len(files) == 1
     plain = tmp_path / "recording.webm"
-    subprocess.run(["age", "-d", "-i", str(identity_file), "-o", str(plain), str(files[0])], check=True)
+    stock_age_decrypt(identity_file, files[0], plain)
     found = streams(plain)
     assert sorted(s["codec_type"] for s in found) == ["audio", "audio", "video", "video"], found
 

@@ -25,6 +25,7 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from tests.support.call_client import CallClient
 from tests.support.media import ColourTrack
+from tests.support.practice_key import stock_age_decrypt
 from vsession.consent.gate import Gate
 from vsession.recording import age
 from vsession.recording.recorder import Input, SegmentRecorder
@@ -43,10 +44,6 @@ def make_key(tmp_path: Path) -> tuple[Path, str]:
 def peer(call, who, colour) -> CallClient:
     url, headers = call.ws(who)
     return CallClient(url, headers, {"camera": ColourTrack(colour), "microphone": AudioStreamTrack()})
-
-
-def stock_age_decrypt(identity: Path, encrypted: Path, plain: Path) -> None:
-    subprocess.run(["age", "-d", "-i", str(identity), "-o", str(plain), str(encrypted)], check=True)
 
 
 def stream_seconds(path: Path) -> dict[str, float]:
