@@ -65,7 +65,6 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,6 +85,7 @@ from bench_relay import (  # noqa: E402
     busy_cores,
     git_version,
     log_tail,
+    on_sigterm,
     rss_bytes,
     take_sample,
     wait_for_quiet,
@@ -630,10 +630,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         # their scheduled end.
         parser.error(f"--duration must be at most {MAX_DURATION:g} s")
     return args
-
-
-def on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop every process
 
 
 def main(argv: Sequence[str] | None = None) -> int:
