@@ -23,7 +23,12 @@ from tests.support.axe import assert_accessible
 from tests.support.browser_calls import sign_in
 from tests.support.call_client import CallClient
 from tests.support.call_server import start_call_server
-from tests.support.consent_calls import consent_message, messages, new_prompt, record_with_consent, wait_state
+from tests.support.consent_calls import (
+    messages,
+    record_with_consent,
+    wait_state,
+    withdraw_then_agree_again,
+)
 from tests.support.live_server import LiveServer
 from tests.support.media import ColourTrack
 from vsession.recording import age
@@ -83,12 +88,7 @@ async def record_then_crash(server: LiveServer, practice: Practice) -> None:
         )
         await record_with_consent(therapist, sam)
         await media_flows(therapist)
-        await sam.send({"type": "withdraw"})
-        await wait_state(therapist, "paused")
-        seen = len(messages(sam, "consent_prompt"))
-        await therapist.send({"type": "record", "action": "ask_again"})
-        await sam.send(consent_message(await new_prompt(sam, seen), "accept"))
-        await wait_state(therapist, "recording")
+        await withdraw_then_agree_again(therapist, sam)
         await media_flows(therapist)
         await therapist.send({"type": "record", "action": "stop"})
         await wait_state(therapist, "stopped")

@@ -19,7 +19,14 @@ import pytest
 
 from tests.support import small_disk
 from tests.support.call_client import CallClient
-from tests.support.consent_calls import consent_message, messages, new_prompt, record_with_consent, wait_state
+from tests.support.consent_calls import (
+    consent_message,
+    messages,
+    new_prompt,
+    record_with_consent,
+    wait_state,
+    withdraw_then_agree_again,
+)
 from tests.support.named_calls import NamedCall, start_named_call
 from vsession.recording import end_reasons
 from vsession.rooms import personal
@@ -106,18 +113,13 @@ async def walk_through_every_end(call: NamedCall, disk: Path) -> None:
     await therapist.wait_for(
         lambda: (therapist.last("consent_status") or {}).get("answers", {}).get("s2") == "decline"
     )
-    # 2. Jo leaves: everyone present has agreed, so recording goes on; then Sam withdraws.
+    # 2. Jo leaves: everyone present has agreed, so recording goes on.
     mark = len(therapist.messages)
     await leave(jo)
     await state_after(therapist, mark, "recording")
     await media_flows(therapist)
-    await sam.send({"type": "withdraw"})
-    await wait_state(therapist, "paused")
-    # 3. Asked again, Sam agrees; the therapist stops.
-    seen = len(messages(sam, "consent_prompt"))
-    await therapist.send({"type": "record", "action": "ask_again"})
-    await sam.send(consent_message(await new_prompt(sam, seen), "accept"))
-    await wait_state(therapist, "recording")
+    # 3. Sam withdraws; asked again, Sam agrees; the therapist stops.
+    await withdraw_then_agree_again(therapist, sam)
     await media_flows(therapist)
     await therapist.send({"type": "record", "action": "stop"})
     await wait_state(therapist, "stopped")

@@ -174,3 +174,14 @@ async def record_with_consent(
     await client.send(consent_message(prompt, "accept"))
     await wait_state(therapist, "recording")
     return prompt
+
+
+async def withdraw_then_agree_again(therapist: CallClient, client: CallClient) -> None:
+    """The client withdraws (recording pauses); the therapist asks again, the client agrees, and
+    the recorder writes again."""
+    await client.send({"type": "withdraw"})
+    await wait_state(therapist, "paused")
+    seen = len(messages(client, "consent_prompt"))
+    await therapist.send({"type": "record", "action": "ask_again"})
+    await client.send(consent_message(await new_prompt(client, seen), "accept"))
+    await wait_state(therapist, "recording")
