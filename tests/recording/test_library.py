@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 from typing import Any
 
 import aiohttp
@@ -20,6 +19,7 @@ from aiortc import AudioStreamTrack
 from tests.support import inprocess
 from tests.support.actors import Agent, Therapist, admitted_clients, enrol_therapist, schedule
 from tests.support.call_client import CallClient
+from tests.support.clock import ShiftedClock
 from tests.support.consent_calls import (
     audit,
     audit_intact,
@@ -33,19 +33,6 @@ from vsession.auth import enrolment
 from vsession.recording import age, library
 
 DAY = 86400
-
-
-class ShiftedClock:
-    """Real time, plus however far the test has moved it on."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @pytest.fixture

@@ -107,7 +107,8 @@ def sign_in(page: Page, server: LiveServer, account: Therapist) -> None:
     page.wait_for_url("**/dashboard")
 
 
-# tests/browser/conftest.py's launch arguments without the two media ones, which launch_chromium sets.
+CHROMIUM = "/usr/bin/chromium"  # Debian's, never Playwright's own download (see shared/BROWSER.md)
+# Launch arguments without the two fake-media ones, which each launch adds as it needs them.
 BASE_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -128,7 +129,7 @@ def launch_chromium(browser: Browser, *, asks: bool, fake_devices: str = "") -> 
     args = [*BASE_ARGS, "--use-fake-device-for-media-stream" + (f"={fake_devices}" if fake_devices else "")]
     if not asks:
         args.append("--use-fake-ui-for-media-stream")
-    return browser.browser_type.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
+    return browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
 
 
 def page_for(browser: Browser, role: str, **context_options: Any) -> tuple[BrowserContext, Page]:

@@ -6,7 +6,6 @@ until a test moves it on (to reach the erasure of client names)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from aiortc import AudioStreamTrack
 
 from tests.support.actors import Agent, Therapist, admit, client_waits, enrol_therapist, schedule
 from tests.support.call_client import CallClient
+from tests.support.clock import ShiftedClock
 from tests.support.inprocess import free_port
 from tests.support.media import ColourTrack
 from vsession.app import create_app
@@ -27,19 +27,6 @@ from vsession.recording import age
 from vsession.services import Services
 
 COLOURS = [(220, 40, 40), (40, 200, 40), (40, 60, 220), (200, 200, 40)]
-
-
-class ShiftedClock:
-    """Real time, plus however far the test has moved it on."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @dataclass
