@@ -136,6 +136,9 @@ async def walk_through_every_end(call: NamedCall, disk: Path) -> None:
     mark = len(therapist.messages)
     await leave(sam)
     await state_after(therapist, await state_after(therapist, mark, "paused"), "recording")
+    # Nobody receives the therapist's media now, so no frame clock: let the segment run a while,
+    # as every other step's does, so it has a length (it once ended 48 ms in, 0.0 s rounded).
+    await asyncio.sleep(1.0)
     await asyncio.to_thread(call.therapist.agent.post, f"/api/sessions/{call.session_id}/end", {})
     await wait_state(therapist, "stopped")
     await therapist.close()
