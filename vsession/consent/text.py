@@ -3,8 +3,7 @@ exactly which words each person accepted. A changed text gets a new version; nev
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+from vsession.versioned_text import VersionedText
 
 VERSION = "2026-11-v1"
 TEXT = (
@@ -21,16 +20,6 @@ TEXT = (
 )
 
 
-@dataclass(frozen=True)
-class ConsentText:
-    version: str
-    text: str
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(f"{self.version}\n{self.text}".encode()).hexdigest()
-
-
-def current(retention_days: int) -> ConsentText:
+def current(retention_days: int) -> VersionedText:
     retention = f"{retention_days} days" if retention_days else "until the practice deletes it"
-    return ConsentText(VERSION, TEXT.format(retention=retention))
+    return VersionedText(VERSION, TEXT.format(retention=retention))

@@ -8,14 +8,13 @@ heading when more lines follow). A changed text needs a new version; never edit 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vsession.errors import Refusal
 from vsession.store import notice_acks
+from vsession.versioned_text import VersionedText
 
 if TYPE_CHECKING:
     from vsession.config import Settings
@@ -55,16 +54,6 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
 CHANGED = "The privacy notice has changed since this page loaded. Please read it again."
 UNREAD = "Please read the privacy notice first."
-
-
-@dataclass(frozen=True)
-class NoticeText:
-    version: str
-    text: str
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(f"{self.version}\n{self.text}".encode()).hexdigest()
 
 
 def read_notice_file(path: Path) -> tuple[str, str]:
@@ -113,7 +102,7 @@ def _values(settings: Settings) -> dict[str, str]:
     }
 
 
-def load(settings: Settings) -> NoticeText:
+def load(settings: Settings) -> VersionedText:
     """The notice with this server's practice name and retention settings filled in. Blocking."""
     version, template = VERSION, TEXT
     if settings.privacy_notice_file is not None:
@@ -121,13 +110,13 @@ def load(settings: Settings) -> NoticeText:
     values = _values(settings)
     # Named placeholders only, replaced one by one: other braces in a practice's text stay as written.
     text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-    return NoticeText(version, text)
+    return VersionedText(version, text)
 
 
-_loaded: dict[Settings, NoticeText] = {}
+_loaded: dict[Settings, VersionedText] = {}
 
 
-async def current(settings: Settings) -> NoticeText:
+async def current(settings: Settings) -> VersionedText:
     """Read once per process (start-up already checked the file); a changed file needs a restart."""
     notice = _loaded.get(settings)
     if notice is None:
