@@ -7,12 +7,7 @@ server's own offer, so that some get past the SDP parser. tests/support/fuzz_run
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import pickle
-import subprocess
-import sys
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -21,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from tests.support.paths import REPO
+from tests.support.fresh_draws import draw_in_fresh_interpreter
 
 # The limits as docs/signaling.md states them.
 MAX_FRAME = 64 * 1024  # bytes in one message; a larger one closes the socket
@@ -521,23 +516,7 @@ def generate_in_this_process(examples: int, seed: int) -> list[Frame]:
     return collected
 
 
-# Hypothesis also draws constants it finds in the source of the project's modules loaded in the
-# process (hypothesis.internal.conjecture.providers), and reads them from a cache it fills on
-# first use: the same seed gave other frames under pytest, in the script, and on a cold cache. A
-# fresh interpreter that imports only this module (hypothesis skips tests/) depends on the seed alone.
-_CHILD = (
-    "import pickle, sys; from tests.support.fuzz_frames import generate_in_this_process as g; "
-    "pickle.dump(g(int(sys.argv[1]), int(sys.argv[2])), sys.stdout.buffer)"
-)
-
-
 async def generate(examples: int, seed: int) -> list[Frame]:
     """`examples` x PER_EXAMPLE frames from hypothesis: the same frames for the same seed, whoever asks."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}  # one less thing a run could depend on
-    child = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-c", _CHILD, str(examples), str(seed)), cwd=REPO, env=env, stdout=subprocess.PIPE
-    )
-    out, _ = await child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(f"generating the frames failed with exit code {child.returncode}")
-    return pickle.loads(out)
+    frames: list[Frame] = await draw_in_fresh_interpreter(__name__, examples, seed)
+    return frames

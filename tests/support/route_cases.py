@@ -14,11 +14,6 @@ the 64 KiB limit; nothing at all."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import pickle
-import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from tests.support.paths import REPO
+from tests.support.fresh_draws import draw_in_fresh_interpreter
 
 MAX_BODY = 64 * 1024  # vsession.app.MAX_BODY, restated: a test should not take the limit on trust
 
@@ -343,26 +338,7 @@ def generate_in_this_process(count: int, seed: int) -> list[Case]:
     return collected[:count]
 
 
-# Hypothesis also draws constants from the source of the project's modules loaded in the process, so
-# the same seed gives other cases under pytest than in a script (see tests/support/fuzz_frames.py). A
-# fresh interpreter that imports only this module depends on the seed alone.
-_CHILD = (
-    "import pickle, sys; from tests.support.route_cases import generate_in_this_process as g; "
-    "pickle.dump(g(int(sys.argv[1]), int(sys.argv[2])), sys.stdout.buffer)"
-)
-
-
 async def generate(count: int, seed: int) -> list[Case]:
     """`count` cases from hypothesis: the same cases for the same seed, whoever asks."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}  # one less thing a run could depend on
-    child = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-c", _CHILD, str(count), str(seed)),
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, err = await child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(f"generating the cases failed: {err.decode()[-2000:]}")
-    return pickle.loads(out)
+    cases: list[Case] = await draw_in_fresh_interpreter(__name__, count, seed)
+    return cases
