@@ -497,7 +497,7 @@ async def test_disk_error_stops_writing_and_fails_closed(
     # system's message) stays in the server's records.
     for person in everyone:
         closed = person.client.last("consent_closed")
-        assert closed is not None and closed["reason"] == "recorder error", closed
+        assert closed is not None and closed["reason"] == "recorder_error", closed
     rows = await recordings(call)
     assert [(r["segment"], r["state"]) for r in rows] == [(1, "failed")], rows
     assert "No space left on device" in rows[0]["end_reason"], rows[0]["end_reason"]

@@ -478,9 +478,8 @@ class Consent:
         async with self.records.db.transaction() as tx:
             await store.end_request(tx, request.id, reason, self.records.clock.now())
             await self._audit(tx, by, "consent.end", {"request": request.id, "reason": reason})
-        # Pages get the reason's code only: a recorder error's detail (paths, the system's words)
-        # is for the server's records, not for every participant.
-        code = reason.split(":", 1)[0]
+        # Pages get the reason's code only, as in the indicator (no recorder error's details).
+        code = indicator.reason_code(reason)
         await self.room.broadcast({"type": "consent_closed", "request": request.id, "reason": code})
         await self.push_state()
 
