@@ -17,7 +17,9 @@ from vsession.appkeys import SERVICES
 from vsession.audit import Checkpoint, head, verify
 from vsession.auth import enrolment
 from vsession.auth.context import normalise_username
+from vsession.backup import cli as backup_cli
 from vsession.config import ConfigError, Settings, load_settings
+from vsession.doctor import cli as doctor_cli
 from vsession.keyfile import read_key
 from vsession.recording import age, library
 from vsession.recording.recipients import recording_status
@@ -115,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = user.add_parser(action, parents=[common], help=text)
         sub.add_argument("username")
         sub.set_defaults(run=run)
+    backup_cli.add_commands(commands, common)
+    doctor_cli.add_commands(commands, common)
     return parser
 
 

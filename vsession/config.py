@@ -17,6 +17,10 @@ from vsession.rooms.notice import read_notice_file
 ENV_PREFIX = "VSESSION_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 RELAYS = ("passthrough", "decoding")
+# Each participant takes one UDP port per server address (bundled media, rtcp-mux); a 1:1 call on a
+# one-address server takes 2. Fewer than this would fit only a call or two.
+MIN_MEDIA_PORTS = 10
+MIN_TURN_SECRET = 16
 
 
 class ConfigError(Exception):
@@ -55,6 +59,17 @@ class Settings:
     ice_servers: tuple[str, ...] = field(default=())
     turn_username: str = ""
     turn_password: str = ""
+    # coturn's `static-auth-secret`: with it, each admitted participant gets its own TURN credential
+    # (vsession/sfu/turn.py), valid this long; the secret itself never leaves the server.
+    turn_secret: str = ""
+    turn_ttl_minutes: int = 720
+    # "50000-50199": every ICE candidate the server gathers binds a UDP port in this range, so a
+    # firewall opens only these. Empty: any free port.
+    media_ports: str = ""
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client's address.
+    trusted_proxies: tuple[str, ...] = field(default=())
+    # "127.0.0.1:9464": Prometheus /metrics on its own address, never on the public one. Empty: off.
+    metrics_bind: str = ""
     # Offer a 127.0.0.1 host candidate too, for hosts (and tests) with only a loopback interface.
     ice_loopback: bool = False
     # How media is forwarded: "passthrough" (encoded frames, no transcoding) or "decoding" (aiortc's
@@ -81,6 +96,14 @@ class Settings:
     @property
     def key_folder(self) -> Path:
         return self.key_dir if self.key_dir is not None else self.data_dir / "keys"
+
+    @property
+    def media_port_range(self) -> range | None:
+        return parse_port_range(self.media_ports) if self.media_ports else None
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        return parse_bind(self.metrics_bind) if self.metrics_bind else None
 
     @property
     def uses_tls(self) -> bool:
@@ -143,6 +166,7 @@ def _validate(s: Settings) -> None:
         "step_up_minutes",
         "setup_link_minutes",
         "link_grace_minutes",
+        "turn_ttl_minutes",
     ):
         if getattr(s, name) <= 0:
             raise ConfigError(name, f"must be positive, got {getattr(s, name)}")
@@ -167,6 +191,7 @@ def _validate(s: Settings) -> None:
     for url in s.ice_servers:
         if not url.startswith(("stun:", "turn:", "turns:")):
             raise ConfigError("ice_servers", f"each entry must be a stun:, turn: or turns: URL, got {url!r}")
+    _validate_network(s)
     if s.public_origin and not s.public_origin.startswith(("https://", "http://")):
         raise ConfigError("public_origin", f"must start with https:// or http://, got {s.public_origin!r}")
     if not s.uses_tls and not is_loopback(s.host):
@@ -200,6 +225,57 @@ def _validate_recipients(s: Settings) -> None:
             "breakglass_recipient",
             "is the same key as recording_recipient; use a second, separately kept key",
         )
+
+
+def _validate_network(s: Settings) -> None:
+    if s.turn_secret:
+        if len(s.turn_secret) < MIN_TURN_SECRET:
+            # Anyone who guesses it can mint TURN credentials and relay through the practice's server.
+            raise ConfigError("turn_secret", f"must be at least {MIN_TURN_SECRET} characters")
+        if s.turn_username or s.turn_password:
+            raise ConfigError(
+                "turn_secret", "use either turn_secret or turn_username/turn_password, not both"
+            )
+        if not any(url.startswith(("turn:", "turns:")) for url in s.ice_servers):
+            raise ConfigError("turn_secret", "is set, but ice_servers has no turn: or turns: URL")
+    for name, parse in (("media_ports", parse_port_range), ("metrics_bind", parse_bind)):
+        try:
+            if getattr(s, name):
+                parse(getattr(s, name))
+        except ValueError as exc:
+            raise ConfigError(name, str(exc)) from None
+    for entry in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                "trusted_proxies", f"each entry must be an address or network, got {entry!r}"
+            ) from None
+
+
+def parse_port_range(text: str) -> range:
+    """ "50000-50199" -> range(50000, 50200); ValueError with the reason otherwise."""
+    low, dash, high = text.partition("-")
+    if not dash or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ValueError(f"must be FIRST-LAST, e.g. 50000-50199, got {text!r}")
+    first, last = int(low), int(high)
+    if not 1024 <= first <= last <= 65535:
+        raise ValueError(f"must lie within 1024-65535 with FIRST <= LAST, got {text!r}")
+    if last - first + 1 < MIN_MEDIA_PORTS:
+        raise ValueError(
+            f"{text!r} has {last - first + 1} ports; give at least {MIN_MEDIA_PORTS}"
+            " (each participant takes one per server address)"
+        )
+    return range(first, last + 1)
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """ "127.0.0.1:9464" or "[::1]:9464" -> (host, port); ValueError otherwise."""
+    host, colon, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:9464, got {text!r}")
+    return host, int(port)
 
 
 def is_loopback(host: str) -> bool:
