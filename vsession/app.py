@@ -29,6 +29,7 @@ from vsession.recording import library
 from vsession.rooms import personal, sessions
 from vsession.services import Services, open_services
 from vsession.sfu.ice import offer_loopback
+from vsession.sfu.ports import use_media_ports
 from vsession.signaling.ws import websocket
 
 MAX_BODY = 64 * 1024
@@ -52,6 +53,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[SETTINGS] = settings
     errors.quiet_malformed_requests()
     offer_loopback(settings.ice_loopback)
+    use_media_ports(settings.media_port_range)
     security_headers.install(app, tls=settings.uses_tls)
 
     async def services(app: web.Application) -> AsyncIterator[None]:

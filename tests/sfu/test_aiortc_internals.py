@@ -3,13 +3,18 @@ fail first and name it, instead of calls silently breaking."""
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import secrets
 
+import aioice
 import aioice.ice
 import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver
+
+from vsession.sfu.ports import use_media_ports
 
 PINNED = "1.16.0"
 
@@ -79,3 +84,55 @@ def test_aioice_host_addresses_hook() -> None:
         "get_host_addresses(" in inspect.getsource(aioice.ice.Connection),
         "Connection calls get_host_addresses",
     )
+
+
+# vsession/sfu/ports.py replaces this method (host sockets bound in media_ports, then aioice's own
+# code with no addresses for TURN). Any change to it, even in a 0.13.x, means diffing it against
+# _ranged_candidates there before moving the hash.
+GET_COMPONENT_CANDIDATES_SHA256 = "118597a9fcb703f9950c2f2964e3e44423724576eda484ba6747b1610ccf4a2f"
+
+
+def test_aioice_get_component_candidates_is_the_one_media_ports_replaces() -> None:
+    method = aioice.ice.Connection.get_component_candidates
+    source = inspect.getsource(method)
+    found = hashlib.sha256(source.encode()).hexdigest()
+    if found != GET_COMPONENT_CANDIDATES_SHA256:
+        pytest.fail(
+            f"aioice internal changed: Connection.get_component_candidates (aioice {aioice.__version__}):"
+            " re-check vsession/sfu/ports.py's copy of its host part, then update the hash"
+        )
+    need(
+        list(inspect.signature(method).parameters) == ["self", "component", "addresses", "timeout"],
+        "aioice Connection.get_component_candidates(component, addresses, timeout)",
+    )
+    need(
+        "self.get_component_candidates(component=component, addresses=addresses)"
+        in inspect.getsource(aioice.ice.Connection.gather_candidates),
+        "aioice gather_candidates gathers through get_component_candidates",
+    )
+    need(
+        list(inspect.signature(aioice.ice.server_reflexive_candidate).parameters)
+        == ["protocol", "stun_server"],
+        "aioice.ice.server_reflexive_candidate(protocol, stun_server)",
+    )
+
+
+async def test_media_ports_candidates_match_aioice_but_for_the_port() -> None:
+    """The replacement makes the host candidates aioice makes, on a port of the range; and
+    switching the range off puts aioice's own method back."""
+    original = aioice.ice.Connection.get_component_candidates
+    first = 20000 + secrets.randbelow(10000)  # below the kernel's ephemeral ports
+    ports = range(first, first + 10)
+    plain = aioice.ice.Connection(ice_controlling=True)
+    ranged = aioice.ice.Connection(ice_controlling=True)
+    try:
+        [theirs] = await plain.get_component_candidates(1, ["127.0.0.1"])
+        use_media_ports(ports)
+        [ours] = await ranged.get_component_candidates(1, ["127.0.0.1"])
+    finally:
+        use_media_ports(None)
+        await plain.close()
+        await ranged.close()
+    assert aioice.ice.Connection.get_component_candidates is original
+    assert ours.port in ports and theirs.port not in ports
+    assert vars(ours) == vars(theirs) | {"port": ours.port}
