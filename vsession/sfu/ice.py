@@ -8,27 +8,46 @@ import aioice.ice
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from vsession.config import Settings
+from vsession.sfu.turn import credential
 
 _original_host_addresses = aioice.ice.get_host_addresses
+THERAPIST_TURN_NAME = "therapist"  # coturn logs usernames: a role or a seat number, never a name or id
+
+
+def _is_turn(url: str) -> bool:
+    return url.startswith(("turn:", "turns:"))
 
 
 def rtc_configuration(settings: Settings) -> RTCConfiguration:
-    """An explicit list, even when empty: aiortc falls back to a public Google STUN server otherwise."""
+    """An explicit list, even when empty: aiortc falls back to a public Google STUN server otherwise.
+
+    With `turn_secret` the server itself uses no TURN: it is the public end the pages' relays reach
+    (on its host candidates, inside `media_ports`), so a relay of its own would only add a hop and a
+    credential minted for no participant. STUN still tells it its public address behind a NAT."""
     servers = [
         RTCIceServer(url, settings.turn_username or None, settings.turn_password or None)
-        if url.startswith("turn")
+        if _is_turn(url)
         else RTCIceServer(url)
         for url in settings.ice_servers
+        if not (settings.turn_secret and _is_turn(url))
     ]
     return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
-def browser_ice_servers(settings: Settings) -> list[dict[str, Any]]:
+def browser_ice_servers(settings: Settings, who: str, now: float) -> list[dict[str, Any]]:
+    """The iceServers a page gets with each offer. With `turn_secret`, `who` (a seat number, or
+    THERAPIST_TURN_NAME) gets its own TURN credential, valid `turn_ttl_minutes` from `now`; the
+    secret stays here. Without it, the static turn_username/turn_password, if any."""
+    if settings.turn_secret:
+        expires_at = int(now) + settings.turn_ttl_minutes * 60
+        username, password = credential(settings.turn_secret, who, expires_at)
+    else:
+        username, password = settings.turn_username, settings.turn_password
     servers: list[dict[str, Any]] = []
     for url in settings.ice_servers:
         entry: dict[str, Any] = {"urls": url}
-        if url.startswith("turn"):
-            entry.update(username=settings.turn_username, credential=settings.turn_password)
+        if _is_turn(url):
+            entry.update(username=username, credential=password)
         servers.append(entry)
     return servers
 

@@ -23,7 +23,7 @@ from vsession.rooms.access import owned
 from vsession.rooms.invites import GUEST_COOKIE
 from vsession.rooms.registry import TherapistSocket
 from vsession.services import Services
-from vsession.sfu.ice import browser_ice_servers
+from vsession.sfu.ice import THERAPIST_TURN_NAME, browser_ice_servers
 from vsession.sfu.peer import Peer
 from vsession.sfu.room import THERAPIST_PEER, CallEnded, CallFull, guest_peer_id
 from vsession.signaling import schema, signin_watch
@@ -281,9 +281,13 @@ async def _join_call(services: Services, caller: Caller) -> dict[str, Any] | Non
                 return _error("You have not been admitted to this session.")
             name = personal.name_of(services.personal, seat) or f"Client {caller.seat}"
 
+    # A credential of its own for each participant, fresh with every offer (minting is one HMAC).
+    turn_name = THERAPIST_TURN_NAME if caller.role == "therapist" else str(caller.seat)
+
     async def send(message: dict[str, Any]) -> None:
         if message.get("type") == "offer":
-            message = {**message, "iceServers": browser_ice_servers(services.settings)}
+            servers = browser_ice_servers(services.settings, turn_name, services.clock.now())
+            message = {**message, "iceServers": servers}
         with contextlib.suppress(ConnectionError, RuntimeError):
             await caller.ws.send_json(message)
 
