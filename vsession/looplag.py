@@ -2,13 +2,14 @@
 every call's media, so anything that blocks it (a stray fsync, a hash, a KDF) shows here first.
 
 Sampled, so cheap: one timer every INTERVAL. The figures over the last LOG_SECONDS go to the log
-that often, with the number of live tasks, and `LoopLagMonitor.figures()` gives them on demand (for
-a metrics endpoint). A lag of up to a millisecond is the timer's own granularity (epoll waits in
-whole milliseconds)."""
+that often, with the number of live tasks. `LoopLagMonitor.figures()` gives them on demand, and
+`bucket_counts` a histogram since start (both for the metrics endpoint). A lag of up to a
+millisecond is the timer's own granularity (epoll waits in whole milliseconds)."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
@@ -22,6 +23,9 @@ log = logging.getLogger("vsession.looplag")
 
 INTERVAL = 0.1  # seconds between samples
 LOG_SECONDS = 60.0  # how often the figures are logged, and the window they cover
+# Upper bounds (ms) of the lag histogram kept since start, for a metrics endpoint: from the timer's
+# own granularity up to pauses a participant hears as a gap.
+BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class LoopLagMonitor:
         self._samples: deque[tuple[float, float]] = deque(maxlen=math.ceil(log_seconds / interval) + 1)
         self.worst_ms = 0.0  # since start
         self.samples_taken = 0  # since start
+        self.sum_ms = 0.0  # since start
+        # Samples per bucket of BUCKETS_MS (not cumulative), the last for lags above every bound.
+        self.bucket_counts = [0] * (len(BUCKETS_MS) + 1)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -87,6 +94,8 @@ class LoopLagMonitor:
             self._samples.append((now, lag_ms))
             self.worst_ms = max(self.worst_ms, lag_ms)
             self.samples_taken += 1
+            self.sum_ms += lag_ms
+            self.bucket_counts[bisect.bisect_left(BUCKETS_MS, lag_ms)] += 1
             if now >= next_log:
                 next_log = now + self.log_seconds
                 self._log()

@@ -14,6 +14,7 @@ from aiohttp import web
 from vsession.app import create_app
 from vsession.config import Settings
 from vsession.logs import AccessLogger
+from vsession.metrics import endpoint as metrics
 from vsession.tls import ssl_context
 
 OnReady = Callable[[web.Application, Settings], Awaitable[None]]
@@ -26,6 +27,10 @@ async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # The metrics address before the public one: a clash between the two fails here, before
+    # anything is served, rather than leaving /metrics where the public could reach it.
+    address = settings.metrics_address
+    metrics_sock = metrics.bind(address) if address is not None else None
     # Bind first, so `--port 0` resolves to a real port before the app learns its origin.
     sock = socket.create_server((settings.host, settings.port), reuse_port=False)
     settings = dataclasses.replace(settings, port=sock.getsockname()[1])
@@ -34,6 +39,7 @@ async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
     await runner.setup()
     site = web.SockSite(runner, sock, ssl_context=ssl_context(settings))
     await site.start()
+    metrics_runner = await metrics.start(app, metrics_sock) if metrics_sock is not None else None
     # Everything made at start-up (modules, the app, codecs' tables) lives as long as the process:
     # frozen, the collector never scans it again, so a full collection during a call pauses the
     # loop for a few ms instead of 30-60 ms.
@@ -45,4 +51,6 @@ async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
     try:
         await stop.wait()
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()

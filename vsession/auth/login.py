@@ -18,6 +18,13 @@ BAD_CREDENTIALS = "That username and password do not match."
 WRONG_CODE = "That code is not right, or it was already used. Wait for a new code and try again."
 WRONG_RECOVERY = "That recovery code is not right or was already used."
 SIGN_IN_AGAIN = "Your sign-in has expired. Please start again."
+# The metrics' name for each audited step that can fail.
+STEPS = {
+    "login.password": "password",
+    "login.totp": "totp",
+    "login.recovery": "recovery",
+    "step_up": "step_up",
+}
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,10 @@ async def _failed(
     the hash of a name nobody has)."""
     shown = shown or name
     locked = await throttle.fail(ctx, tx, name, ip)
+    throttle.COUNTS.failures[STEPS[action]] += 1
     await ctx.audit.append(tx, actor=f"ip:{ip}", action=action, obj=shown, outcome=outcome)
     if locked:
+        throttle.COUNTS.lockouts += 1
         await ctx.audit.append(
             tx,
             actor="system",

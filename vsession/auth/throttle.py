@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import math
 import threading
+from collections import Counter
 from pathlib import Path
 
 from vsession.auth.context import AuthContext, AuthError
@@ -30,6 +31,19 @@ FAILURE_MEMORY_SECONDS = 24 * 3600
 LOCKED = "Too many failed attempts. Sign-in is paused for this account; try again later."
 SLOW_DOWN = "Too many failed attempts. Please wait {seconds} seconds and try again."
 IP_LIMIT = "Too many failed attempts from this network. Please try again later."
+
+
+class SignInCounts:
+    """Since the process started, for the metrics endpoint: failed steps by kind, lockouts, and
+    attempts refused unheard by the throttle. Counts only: never a name or an address."""
+
+    def __init__(self) -> None:
+        self.failures: Counter[str] = Counter()  # "password", "totp", "recovery", "step_up"
+        self.lockouts = 0
+        self.throttled: Counter[str] = Counter()  # "address", "locked", "slow_down"
+
+
+COUNTS = SignInCounts()
 
 
 def _load_key(path: Path) -> bytes:
@@ -65,15 +79,18 @@ async def check(ctx: AuthContext, tx: Tx, username: str, ip: str) -> AuthError |
     now = ctx.clock.now()
     address = await hidden_address(ctx, ip)
     if await login_failures.ip_count(tx, address, now - IP_WINDOW_SECONDS) >= ctx.settings.ip_failure_limit:
+        COUNTS.throttled["address"] += 1
         return AuthError(429, IP_LIMIT, IP_WINDOW_SECONDS)
     row = await login_failures.for_username(tx, await hidden_name(ctx, username))
     if row is None:
         return None
     if row["locked_until"] > now:
+        COUNTS.throttled["locked"] += 1
         return AuthError(429, LOCKED, math.ceil(row["locked_until"] - now))
     if row["locked_until"] == 0:
         wait = row["last_failure"] + delay_after(row["count"]) - now
         if wait > 0:
+            COUNTS.throttled["slow_down"] += 1
             return AuthError(429, SLOW_DOWN.format(seconds=math.ceil(wait)), math.ceil(wait))
     return None
 

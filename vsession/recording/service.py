@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,9 @@ class Recordings:
         # Segments this process is writing; any other row left 'writing' was cut off by a crash
         # (see vsession.recording.library.recover_interrupted).
         self.live: set[str] = set()
+        # Segments ended since start, by their row's final state ("complete" or "failed"): a count
+        # for the metrics endpoint, so a practice hears of failing recordings before a client asks.
+        self.ended: Counter[str] = Counter()
         # Set as the server shuts down, before it closes the sockets: segments that end from then
         # on ended because the server stopped, whatever the closing sockets look like.
         self.stopping = False
@@ -118,6 +122,7 @@ class CallRecorder:
             await service._audit(
                 tx, "recording.start", recording_id, "failed", _start_details(plan) | {"error": error}
             )
+        service.ended["failed"] += 1
 
 
 @dataclass
@@ -182,6 +187,7 @@ class SegmentHandle:
                     "gate_closed_unix": round(self.gate.closed_at, 4),
                 },
             )
+        service.ended[state] += 1
 
 
 def _start_details(plan: Plan) -> dict[str, object]:

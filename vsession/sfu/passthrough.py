@@ -127,19 +127,35 @@ class PacketSource:
                 return
 
 
+class Forwarded:
+    """What the relay has handed to subscribers' senders since it started: encoded packets (one per
+    audio or video frame, before RTP packetisation) and their bytes. Plain ints, added to on the
+    event loop's one thread and read by the metrics endpoint on that same thread: no locks."""
+
+    __slots__ = ("bytes", "packets")
+
+    def __init__(self) -> None:
+        self.packets = 0
+        self.bytes = 0
+
+
 class ForwardedTrack(MediaStreamTrack):
     """What a subscriber's RTCRtpSender sends: the publisher's packets, untouched."""
 
-    def __init__(self, kind: str, subscription: Subscription) -> None:
+    def __init__(self, kind: str, subscription: Subscription, forwarded: Forwarded) -> None:
         super().__init__()
         self.kind = kind
         self.subscription = subscription
+        self._forwarded = forwarded
 
     async def recv(self) -> Packet:
         packet = await self.subscription.get()
         if packet is None:
             self.stop()
             raise MediaStreamError
+        forwarded = self._forwarded
+        forwarded.packets += 1
+        forwarded.bytes += packet.size
         return packet
 
     def stop(self) -> None:
@@ -149,6 +165,9 @@ class ForwardedTrack(MediaStreamTrack):
 
 class PassthroughRelay:
     """Forwarder that never decodes: about 0.06 cores per forwarded stream here, versus 0.28."""
+
+    def __init__(self) -> None:
+        self.forwarded = Forwarded()  # to subscribers only: the recorder's copies are not counted
 
     def prepare_receiver(self, receiver: RTCRtpReceiver) -> None:
         receiver._RTCRtpReceiver__decoder_queue = _EncodedFrames(receiver)  # type: ignore[attr-defined]
@@ -160,7 +179,7 @@ class PassthroughRelay:
 
     def subscribe(self, source: Source) -> MediaStreamTrack:
         assert source.packets is not None
-        return ForwardedTrack(source.track.kind, source.packets.subscribe())
+        return ForwardedTrack(source.track.kind, source.packets.subscribe(), self.forwarded)
 
     def subscribe_packets(self, source: Source) -> Subscription:
         """Copies of a participant's encoded packets (for the recorder), starting on a keyframe."""
