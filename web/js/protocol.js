@@ -142,8 +142,24 @@ export class CallConnection {
     }
   }
 
+  // Each offer carries TURN credentials minted for it. A connection that is up keeps its relay (coturn
+  // checks a credential's expiry only when an allocation is made), but a later gathering, such as an
+  // ICE restart, should use fresh ones. Everything else stays as built: browsers refuse a changed
+  // bundlePolicy or certificate list, and a test's iceTransportPolicy must survive.
+  _refreshIceServers(iceServers) {
+    if (!iceServers) return;
+    const current = this.pc.getConfiguration();
+    delete current.certificates;
+    try {
+      this.pc.setConfiguration({ ...current, iceServers });
+    } catch (error) {
+      console.warn("kept the ICE servers this connection started with", error);
+    }
+  }
+
   async _answer(offer) {
     if (offer.restart || !this.pc) this._newPeerConnection(offer.iceServers || []);
+    else this._refreshIceServers(offer.iceServers);
     const pc = this.pc;
     const previous = this.streams;
     this.streams = offer.streams;
