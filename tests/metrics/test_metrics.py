@@ -279,3 +279,13 @@ async def test_a_blocked_loop_shows_in_the_lag_histogram() -> None:
     # The blocked sample waited at least 50 ms past its 10 ms timer.
     assert buckets["0.05"] < buckets["+Inf"]
     assert families["vsession_event_loop_lag_max_seconds"].samples[0].value >= 0.05
+
+
+def test_the_decoding_relay_shows_no_forwarding_counts_rather_than_zeros(tmp_path: Path) -> None:
+    server, url = metrics_server(tmp_path, 'relay = "decoding"')
+    try:
+        seen = scrape(url)
+    finally:
+        server.stop()
+    assert seen.value("vsession_calls") == 0
+    assert "vsession_forwarded" not in seen.text
