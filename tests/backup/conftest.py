@@ -30,7 +30,7 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli() -> Cli:
     return run_cli
 

@@ -41,13 +41,14 @@ class Snapshot:
 
 
 def take(settings: Settings) -> Snapshot:
+    keys = key_files(settings.key_folder)  # first: a refusal here leaves the database untouched
     database = database_image(settings.db_path)
     schema = schema_of(database)
     if schema > len(MIGRATIONS):
         raise SnapshotError(
             f"the database is schema v{schema}, newer than this vsession (v{len(MIGRATIONS)})"
         )
-    return Snapshot(database, schema, key_files(settings.key_folder), manifest(database, settings))
+    return Snapshot(database, schema, keys, manifest(database, settings))
 
 
 def database_image(path: Path) -> bytes:
