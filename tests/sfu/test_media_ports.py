@@ -6,8 +6,9 @@ candidates in the SDP it offers each participant, and from the kernel, as the UD
 process holds (/proc), so a socket bound outside the range cannot hide behind a candidate it never
 offered. The clients run in this test's process, with their own ports.
 
-The ranges lie below the kernel's ephemeral ports (32768 on), so no port the kernel hands out to any
-process here lands in them; a port taken anyway is skipped, which the second test relies on."""
+Each test's range is free when it starts and lies below the kernel's ephemeral ports (32768 on), so
+no port the kernel hands out to a process lands in it; the server skips a port taken anyway (the
+second test takes some on purpose)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,8 +32,11 @@ from aiortc import AudioStreamTrack
 from tests.support.actors import admitted_clients, enrol_therapist, schedule
 from tests.support.call_client import CallClient
 from tests.support.call_server import Call, start_call_server
+from tests.support.coturn import running_coturn
 from tests.support.live_server import LiveServer
 from tests.support.media import ColourTrack
+from vsession.sfu.ports import use_media_ports
+from vsession.sfu.turn import credential
 
 RANGE_SIZE = 10  # config.MIN_MEDIA_PORTS: the smallest range start-up accepts
 CANDIDATE = re.compile(
@@ -41,8 +46,13 @@ CANDIDATE = re.compile(
 
 
 def some_range() -> range:
-    first = 20000 + secrets.randbelow(10000)
-    return range(first, first + RANGE_SIZE)
+    """RANGE_SIZE consecutive ports that no socket holds now, on any address."""
+    for _ in range(100):
+        first = 20000 + secrets.randbelow(10000)
+        ports = range(first, first + RANGE_SIZE)
+        with contextlib.suppress(OSError), occupied(ports):
+            return ports
+    raise RuntimeError("no free range of ports below 30010")
 
 
 def setting(ports: range) -> str:
@@ -75,13 +85,20 @@ def udp_sockets(pid: int) -> list[tuple[str, int]]:
     return found
 
 
-def offered(client: CallClient) -> list[tuple[str, int]]:
-    """(address, port) of the candidates in the server's latest offer to `client`."""
+def candidates(client: CallClient) -> list[tuple[str, str, int]]:
+    """(type, address, port) of the candidates in the server's latest offer to `client`."""
     assert client.last_offer is not None
     found = list(CANDIDATE.finditer(client.last_offer["sdp"]))
-    # No STUN or TURN server here; one component (bundled, rtcp-mux), repeated in each m-section.
-    assert {m["type"] for m in found} <= {"host"} and {m["component"] for m in found} <= {"1"}
-    return sorted({(m["address"], int(m["port"])) for m in found})
+    # One component (bundled, rtcp-mux), its candidates repeated in each m-section.
+    assert {m["component"] for m in found} <= {"1"}
+    return sorted({(m["type"], m["address"], int(m["port"])) for m in found})
+
+
+def offered(client: CallClient) -> list[tuple[str, int]]:
+    """(address, port) of the server's candidates for `client`, with no STUN or TURN server."""
+    found = candidates(client)
+    assert {kind for kind, _, _ in found} <= {"host"}
+    return [(address, port) for _, address, port in found]
 
 
 async def sessions(server: LiveServer, count: int) -> list[Call]:
@@ -235,6 +252,27 @@ async def test_a_full_range_refuses_candidates_and_never_binds_outside_it(tmp_pa
         server.stop()
 
 
+async def test_a_connection_closed_while_binding_gives_its_ports_back() -> None:
+    """A participant can leave while the server gathers for it. aioice's close() frees only the
+    sockets it already knows of, so ones bound after it would hold ports of the range for good."""
+    ports = some_range()
+    addresses = sorted(host_addresses())
+    connection = aioice.ice.Connection(ice_controlling=True)
+    use_media_ports(ports)
+    try:
+        gathering = asyncio.create_task(connection.get_component_candidates(1, addresses))
+        await asyncio.sleep(0)  # it has bound a first port and waits for that socket's transport
+        await connection.close()
+        assert await gathering == []
+    finally:
+        use_media_ports(None)
+    for address in addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        for port in ports:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.bind((address, port))  # OSError if a socket of the connection still held it
+
+
 @pytest.mark.parametrize(
     ("value", "problem"), [("50010-50000", "FIRST <= LAST"), ("50000-50004", "give at least 10")]
 )
@@ -253,3 +291,41 @@ def test_a_bad_or_too_small_range_stops_start_up(tmp_path: Path, value: str, pro
     [line] = result.stderr.splitlines()
     assert line.startswith("vsession: invalid setting 'media_ports': ")
     assert problem in line
+
+
+async def test_stun_and_turn_candidates_with_the_range(tmp_path: Path) -> None:
+    """Server-reflexive candidates are queried on the host sockets, so their ports are in the range
+    too (here, without a NAT, the same ports). A relayed candidate's port is coturn's. With static
+    turn_username/turn_password the server allocates relays itself, and its socket towards coturn
+    is then the one UDP socket per participant outside the range: a client socket to the TURN
+    server (a stateful firewall lets its answers in). With turn_secret it uses no TURN itself."""
+    ports = some_range()
+    with running_coturn(tmp_path / "coturn") as turn:
+        username, password = credential(turn.secret, "media-ports-test", int(time.time()) + 3600)
+        stun_url = turn.url.replace("turn:", "stun:", 1)
+        server = start_call_server(
+            tmp_path,
+            setting(ports),
+            f'ice_servers = ["{stun_url}", "{turn.url}"]',
+            f'turn_username = "{username}"',
+            f'turn_password = "{password}"',
+        )
+        peers: dict[str, CallClient] = {}
+        try:
+            [call] = await sessions(server, 1)
+            peers = pair(call, COLOURS)
+            for peer in peers.values():
+                await peer.join()
+            await media_flows(peers)
+            for peer in peers.values():
+                found = candidates(peer)
+                kinds = {kind for kind, _, _ in found}
+                assert kinds == {"host", "srflx", "relay"}, (found, turn.log()[-2000:])
+                assert all(port in ports for kind, _, port in found if kind != "relay"), (found, ports)
+            sockets = udp_sockets(server.process.pid)
+            outside = [s for s in sockets if s[1] not in ports]
+            assert len(outside) == len(peers), (sockets, ports)
+        finally:
+            for peer in peers.values():
+                await peer.close()
+            server.stop()

@@ -125,6 +125,11 @@ async def _ranged_candidates(
             type="host",
         )
         hosts.append(protocol)
+    if self._closing:
+        # Closed while binding: its close() has passed, so nothing else would free these ports.
+        for protocol in hosts:
+            await protocol.close()
+        return []
     self._protocols += hosts
 
     async def reflexive() -> list[Candidate]:
