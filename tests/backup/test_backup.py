@@ -5,14 +5,18 @@ backup and comes back wherever the restoring settings put it."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import sqlite3
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from tests.support.paths import REPO
 from tests.support.practice_key import make_key
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -100,3 +104,52 @@ def test_a_key_folder_outside_the_data_folder_round_trips(tmp_path: Path, cli: C
     assert verified.returncode == 0 and verified.stdout.startswith("audit log intact: 1 entries"), verified
     # Without the key folder the restored log cannot be checked: the keys did go elsewhere.
     assert cli("audit", "verify", "--data-dir", new_dir).returncode == 2
+
+
+# Runs `vsession backup` with a Python audit hook that notes every file opened for writing and every
+# SQLite database connected to, so a temporary file made and removed again would still show.
+_WATCHED = """
+import json, os, sys
+seen = []
+WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+def hook(event, args):
+    if event == "open" and not isinstance(args[0], int):
+        mode, flags = args[1], args[2]
+        if (mode and set(mode) & set("wax+")) or (mode is None and flags & WRITE):
+            seen.append(["write", os.fspath(args[0])])
+    elif event == "sqlite3.connect":
+        seen.append(["sqlite", os.fspath(args[0])])
+    elif event in ("tempfile.mkstemp", "tempfile.mkdtemp"):
+        seen.append(["temp", os.fspath(args[0])])
+sys.addaudithook(hook)
+from vsession.cli import main
+code = main(sys.argv[1:])
+print(json.dumps(seen), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_nothing_but_the_encrypted_file_is_written(practice: Any, tmp_path: Path) -> None:
+    out = tmp_path / "backup.age"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")} | practice.env
+    done = subprocess.run(
+        [sys.executable, "-c", _WATCHED, "backup", "--data-dir", str(practice.data_dir), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 0, done
+    seen = json.loads(done.stderr.splitlines()[-1])
+    db = practice.data_dir / "vsession.sqlite3"
+    assert [path for kind, path in seen if kind == "write" and path != os.devnull] == [str(out)]
+    assert [kind for kind, _ in seen if kind not in ("write", "sqlite")] == []
+    # The live database (read for the image, then written once for the audit entry), and memory.
+    connected = {path for kind, path in seen if kind == "sqlite"}
+    assert connected == {":memory:", db.resolve().as_uri() + "?mode=rw", str(db)}, connected
+    # Ciphertext only: neither the database's nor any key's bytes are in the file.
+    written = out.read_bytes()
+    assert written.startswith(b"age-encryption.org/v1\n") and b"SQLite format 3" not in written
+    for key in (practice.data_dir / "keys").iterdir():
+        assert key.read_bytes() not in written
