@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,14 @@ def _san(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+def keygen(path: Path) -> str:
+    """A real identity file, as the practice makes it with stock age-keygen; returns its recipient."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
+    done = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 @pytest.fixture

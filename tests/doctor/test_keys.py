@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+from tests.doctor.conftest import keygen
 from vsession.doctor import keys
 from vsession.doctor.findings import Level
-
-
-def keygen(path: Path) -> str:
-    """A real identity file, as the practice makes it with stock age-keygen; returns its recipient."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
-    done = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True, text=True)
-    return done.stdout.strip()
 
 
 def test_a_valid_recipient_is_ok_with_its_fingerprint(tmp_path: Path) -> None:

@@ -45,7 +45,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         report(problem("settings", str(exc), settings_fix(exc.name, args.config)))
         return 2
-    report(ok("settings", f"loaded; data_dir {settings.data_dir.absolute()}, keys in {settings.key_folder}"))
+    data, key_folder = settings.data_dir.absolute(), settings.key_folder.absolute()
+    report(ok("settings", f"loaded; data_dir {data}, keys in {key_folder}"))
     # Where an identity file is likely to be left: beside the data, the keys, the settings and the admin.
     roots = [settings.data_dir, settings.key_folder, Path.cwd()]
     if args.config is not None:

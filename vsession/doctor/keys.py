@@ -19,10 +19,14 @@ RECIPIENT = "recording key"
 IDENTITIES = "identity files"
 # A whole age X25519 identity: the prefix, then 58 upper-case Bech32 characters (32 bytes and a checksum).
 IDENTITY = re.compile(rb"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")
-MAX_BYTES = 1 << 20  # identity files are ~200 bytes; larger files (recordings, the DB) are not read
-MAX_FILES = 20_000
+# Bounds, so the scan takes seconds even from / : identity files are ~200 bytes, so larger files
+# (recordings, the DB) are not read; the walk stops at a depth, a count and a total read.
+MAX_BYTES = 256 << 10
+MAX_FILES = 10_000
+MAX_TOTAL = 256 << 20
 MAX_DEPTH = 4
-SKIP_DIRS = frozenset({".git", ".venv", "node_modules", "__pycache__", "proc", "sys", "dev"})
+SKIP_NAMES = frozenset({".git", ".venv", "node_modules", "__pycache__"})
+SKIP_PATHS = frozenset({Path("/proc"), Path("/sys"), Path("/dev"), Path("/run")})
 
 
 def check_recipient(text: str) -> Finding:
@@ -47,7 +51,7 @@ class Scan:
     found: list[Path] = field(default_factory=list)
     files: int = 0
     unreadable: int = 0
-    stopped: bool = False  # MAX_FILES reached
+    stopped: bool = False  # a bound was reached
 
 
 def check_identities(roots: Iterable[Path], recipients: Iterable[str] = ()) -> Finding:
@@ -64,9 +68,9 @@ def check_identities(roots: Iterable[Path], recipients: Iterable[str] = ()) -> F
             "whoever copies this disk can open every recording: move it to the practice's own computer "
             "or password manager, then `shred -u` it here",
         )
-    counted = f"none in {scan.files} files under {where}"
+    counted = f"none in {scan.files} file{'' if scan.files == 1 else 's'} under {where}"
     if scan.stopped:
-        counted += f" (stopped at {MAX_FILES} files)"
+        counted += f" (stopped there: it reads at most {MAX_FILES} files, {MAX_TOTAL >> 20} MB)"
     if scan.unreadable:
         return warn(
             IDENTITIES,
@@ -92,11 +96,11 @@ def scan_identities(roots: Iterable[Path]) -> Scan:
 
 
 def _files(roots: Iterable[Path], scan: Scan) -> Iterator[Path]:
-    seen = 0
+    seen = total = 0
     for root in roots:
         for folder, dirs, names in os.walk(root, onerror=lambda _: None):
             depth = len(Path(folder).relative_to(root).parts)
-            dirs[:] = [] if depth >= MAX_DEPTH else sorted(d for d in dirs if d not in SKIP_DIRS)
+            dirs[:] = [] if depth >= MAX_DEPTH else sorted(d for d in dirs if _walk_into(Path(folder, d)))
             for name in sorted(names):
                 path = Path(folder, name)
                 try:
@@ -106,11 +110,16 @@ def _files(roots: Iterable[Path], scan: Scan) -> Iterator[Path]:
                 # Only regular files: a FIFO or device would block or never end.
                 if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
                     continue
-                if seen >= MAX_FILES:
+                if seen >= MAX_FILES or total >= MAX_TOTAL:
                     scan.stopped = True
                     return
                 seen += 1
+                total += info.st_size
                 yield path
+
+
+def _walk_into(folder: Path) -> bool:
+    return folder.name not in SKIP_NAMES and folder not in SKIP_PATHS
 
 
 def _distinct(roots: Iterable[Path]) -> list[Path]:
