@@ -1,9 +1,10 @@
 """TURN with ephemeral credentials (issue 13), against real coturn from Debian's packages running the
 shipped deploy/turnserver.conf on loopback (tests/support/coturn.py).
 
-coturn takes a credential that vsession minted until its expiry and refuses it after; the server hands
-each participant its own credential with every offer, in the shape coturn checks, and the shared
-secret never reaches a page. The server's own connections use no TURN when it mints credentials."""
+coturn takes a credential that vsession minted until its expiry and refuses it after (a relay made
+before the expiry keeps working); the server hands each participant its own credential with every
+offer, in the shape coturn checks, and the shared secret never reaches a page. The server's own
+connections use no TURN when it mints credentials. TURN over TLS works as the config's how-to says."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import json
 import re
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from tests.support.inprocess import InProcessCall
 from vsession.config import Settings, load_settings
 from vsession.sfu.ice import browser_ice_servers, rtc_configuration
 from vsession.sfu.turn import credential
+from vsession.tls import ensure_self_signed
 
 TTL_MINUTES = 90
 
@@ -56,18 +59,26 @@ class Inbox(asyncio.DatagramProtocol):
         self.received.put_nowait(data)
 
 
+async def echoed(relay: Any, inbox: Inbox, text: bytes) -> bytes:
+    """Send `text` through the relay to a new echo peer (coturn checks the credential again for the
+    permission) and return what came back."""
+    loop = asyncio.get_running_loop()
+    echo_transport, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    try:
+        relay.sendto(text, echo_transport.get_extra_info("sockname"))
+        return await asyncio.wait_for(inbox.received.get(), 10)
+    finally:
+        echo_transport.close()
+
+
 async def relays(turn: Coturn, username: str, password: str) -> bytes:
     """Allocate on coturn with this credential and send a datagram through the relay to an echo peer
     and back; returns what came back. Raises stun.TransactionFailed if coturn refuses."""
-    loop = asyncio.get_running_loop()
-    echo_transport, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
     relay, inbox = await create_turn_endpoint(Inbox, (turn.host, turn.port), username, password)
     try:
-        relay.sendto(b"through the relay", echo_transport.get_extra_info("sockname"))
-        return await asyncio.wait_for(inbox.received.get(), 10)
+        return await echoed(relay, inbox, b"through the relay")
     finally:
         relay.close()
-        echo_transport.close()
 
 
 async def test_a_fresh_credential_relays_and_an_expired_one_is_refused(coturn: Coturn) -> None:
@@ -85,6 +96,41 @@ async def test_a_fresh_credential_relays_and_an_expired_one_is_refused(coturn: C
     forged = credential("not the secret but long enough", "1", now + 600)
     with pytest.raises(stun.TransactionFailed):
         await relays(coturn, *forged)
+
+
+async def test_a_relay_outlives_its_credential(coturn: Coturn) -> None:
+    """A call longer than turn_ttl_minutes keeps its relay: coturn checks the expiry when the
+    allocation is made, then trusts the key it derived (the page gets fresh credentials for any
+    new connection anyway)."""
+    expiry = int(time.time()) + 4
+    relay, inbox = await create_turn_endpoint(
+        Inbox, (coturn.host, coturn.port), *credential(coturn.secret, "1", expiry)
+    )
+    try:
+        assert await echoed(relay, inbox, b"before") == b"before"
+        await asyncio.sleep(max(0.0, expiry + 1.5 - time.time()))
+        assert time.time() > expiry + 1
+        # A new peer needs a new, authenticated CreatePermission: still accepted.
+        assert await echoed(relay, inbox, b"after") == b"after"
+    finally:
+        relay.close()
+
+
+async def test_turn_over_tls_as_the_config_describes(tmp_path: Path) -> None:
+    """deploy/turnserver.conf's how-to for TURN over TLS (on 443 in production), on a free port."""
+    cert, key = ensure_self_signed(tmp_path / "tls", "127.0.0.1")
+    with running_coturn(tmp_path / "coturn", tls=(cert, key)) as turn:
+        assert turn.tls_port is not None
+        assert turn.turns_url == f"turns:127.0.0.1:{turn.tls_port}?transport=tcp"
+        trusting = ssl.create_default_context(cafile=str(cert))
+        username, password = credential(turn.secret, "1", int(time.time()) + 600)
+        relay, inbox = await create_turn_endpoint(
+            Inbox, (turn.host, turn.tls_port), username, password, ssl=trusting, transport="tcp"
+        )
+        try:
+            assert await echoed(relay, inbox, b"over TLS") == b"over TLS"
+        finally:
+            relay.close()
 
 
 async def first_offer(origin: str, url: str, headers: dict[str, str]) -> tuple[dict[str, Any], list[str]]:

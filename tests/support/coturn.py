@@ -8,6 +8,9 @@
 It listens on 127.0.0.1 only, on free ports, runs in the foreground (no daemon) with its pid file and
 database in `folder`, and stops when the block ends. The test-only flags let it relay to loopback
 peers, which the shipped file denies; everything else is the production file as is.
+
+With `tls=(cert, key)` it also takes TURN over TLS (turn.turns_url), set up as the file's how-to says:
+`no-tls` deleted, `no-tlsv1` and `no-tlsv1_1` uncommented, tls-listening-port, cert and pkey given.
 """
 
 from __future__ import annotations
@@ -40,25 +43,34 @@ class Coturn:
     host: str
     port: int
     log_path: Path
+    tls_port: int | None = None
+
+    @property
+    def turns_url(self) -> str | None:
+        return None if self.tls_port is None else f"turns:{self.host}:{self.tls_port}?transport=tcp"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 @contextmanager
-def running_coturn(folder: Path, secret: str | None = None) -> Iterator[Coturn]:
+def running_coturn(
+    folder: Path, secret: str | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[Coturn]:
     """Start turnserver with `secret` (a fresh random one if None), wait until it answers a STUN
     binding request, yield it, and stop it afterwards. Raises RuntimeError if it never answers."""
     secret = secret or secrets.token_urlsafe(24)
     folder.mkdir(parents=True, exist_ok=True)
+    config = CONFIG if tls is None else _with_tls(folder)
     problem = ""
     for attempt in range(3):  # a port taken between the check and coturn's bind: try other ports
         port = _free_block(RELAY_PORTS + 2)
         log_path = folder / f"turnserver-{attempt}.log"
-        process = _start(folder, secret, port, log_path)
+        process = _start(config, folder, secret, port, log_path, tls)
         try:
             if _answers(process, port):
-                yield Coturn(f"turn:{HOST}:{port}", secret, HOST, port, log_path)
+                tls_port = None if tls is None else port + 1
+                yield Coturn(f"turn:{HOST}:{port}", secret, HOST, port, log_path, tls_port)
                 return
             problem = log_path.read_text(errors="replace")[-2000:]
         finally:
@@ -66,11 +78,24 @@ def running_coturn(folder: Path, secret: str | None = None) -> Iterator[Coturn]:
     raise RuntimeError(f"turnserver did not answer on loopback:\n{problem}")
 
 
-def _start(folder: Path, secret: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def _with_tls(folder: Path) -> Path:
+    """The shipped file with TLS switched on as its how-to says (the rest goes on the command line)."""
+    lines = CONFIG.read_text().splitlines()
+    if "no-tls" not in lines or not {"#no-tlsv1", "#no-tlsv1_1"} <= set(lines):
+        raise RuntimeError(f"{CONFIG} no longer has the lines its TLS how-to names")
+    edited = [line.lstrip("#") if line in ("#no-tlsv1", "#no-tlsv1_1") else line for line in lines]
+    path = folder / "turnserver-tls.conf"
+    path.write_text("\n".join(line for line in edited if line != "no-tls") + "\n")
+    return path
+
+
+def _start(
+    config: Path, folder: Path, secret: str, port: int, log_path: Path, tls: tuple[Path, Path] | None
+) -> subprocess.Popen[bytes]:
     command = [
         "turnserver",
         "-c",
-        str(CONFIG),
+        str(config),
         f"--static-auth-secret={secret}",
         f"--listening-ip={HOST}",
         f"--relay-ip={HOST}",
@@ -83,6 +108,8 @@ def _start(folder: Path, secret: str, port: int, log_path: Path) -> subprocess.P
         f"--pidfile={folder / 'turnserver.pid'}",
         f"--db={folder / 'turndb'}",
     ]
+    if tls is not None:
+        command += [f"--tls-listening-port={port + 1}", f"--cert={tls[0]}", f"--pkey={tls[1]}"]
     with log_path.open("wb") as log:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
@@ -117,11 +144,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def _free_block(count: int) -> int:
     """The first of `count` consecutive ports that are free now: the first for UDP and TCP (coturn
-    listens on both), the rest for UDP relays. Below Linux's ephemeral range (32768 and up) and
-    vsession's default media ports, so no other test's sockets land in it by chance."""
+    listens on both), the second for TLS, the rest for UDP relays. Below Linux's ephemeral range
+    (32768 and up), so no other test's sockets land in it by chance."""
     for _ in range(200):
         first = random.randrange(20000, 32000 - count)
-        if _free(first, socket.SOCK_STREAM) and all(
+        if all(_free(p, socket.SOCK_STREAM) for p in (first, first + 1)) and all(
             _free(p, socket.SOCK_DGRAM) for p in range(first, first + count)
         ):
             return first
