@@ -299,3 +299,49 @@ def test_breakglass_must_be_another_key(stock_keys: tuple[str, str, str]) -> Non
         load_settings(environ={}, overrides={"recording_recipient": good, "breakglass_recipient": good})
     assert caught.value.name == "breakglass_recipient"
     assert "same key" in str(caught.value)
+
+
+TURN = "turn:turn.example.org:3478"
+
+
+@pytest.mark.parametrize(
+    ("values", "name", "words"),
+    [
+        ({"media_ports": "50000"}, "media_ports", "FIRST-LAST"),
+        ({"media_ports": "50000-50003"}, "media_ports", "at least 10"),
+        ({"media_ports": "1000-1100"}, "media_ports", "1024-65535"),
+        ({"media_ports": "50100-50000"}, "media_ports", "FIRST <= LAST"),
+        ({"turn_secret": "short", "ice_servers": TURN}, "turn_secret", "at least 16"),
+        ({"turn_secret": "s" * 32}, "turn_secret", "no turn: or turns: URL"),
+        ({"turn_secret": "s" * 32, "ice_servers": TURN, "turn_username": "u"}, "turn_secret", "not both"),
+        ({"turn_ttl_minutes": 0}, "turn_ttl_minutes", "positive"),
+        ({"trusted_proxies": "10.0.0.0/8,nonsense"}, "trusted_proxies", "'nonsense'"),
+        ({"metrics_bind": "9464"}, "metrics_bind", "HOST:PORT"),
+        ({"metrics_bind": "127.0.0.1:99999"}, "metrics_bind", "HOST:PORT"),
+        ({"metrics_bind": "0.0.0.0:8443", "port": 8443}, "metrics_bind", "public port"),
+    ],
+)
+def test_bad_deployment_settings_are_refused_and_named(
+    values: dict[str, object], name: str, words: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, overrides=values)
+    assert caught.value.name == name
+    assert words in str(caught.value)
+
+
+def test_deployment_settings_load_from_the_environment() -> None:
+    settings = load_settings(
+        environ={
+            "VSESSION_MEDIA_PORTS": "50000-50199",
+            "VSESSION_ICE_SERVERS": f"{TURN},turns:turn.example.org:443?transport=tcp",
+            "VSESSION_TURN_SECRET": "x" * 40,
+            "VSESSION_TRUSTED_PROXIES": "127.0.0.1, 172.16.0.0/12",
+            "VSESSION_METRICS_BIND": "[::1]:9464",
+        }
+    )
+    assert settings.media_port_range == range(50000, 50200)
+    assert settings.trusted_proxies == ("127.0.0.1", "172.16.0.0/12")
+    assert settings.metrics_address == ("::1", 9464)
+    assert load_settings(environ={}).media_port_range is None
+    assert load_settings(environ={}).metrics_address is None

@@ -119,6 +119,24 @@ def test_non_loopback_without_tls_exits_2(tmp_path: Path) -> None:
     assert "'host'" in result.stderr
 
 
+def test_a_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [sys.executable, "-m", "vsession", "serve", "--data-dir", str(tmp_path / "data"), "--port", port],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("vsession: cannot listen: Address already in use") and port in line
+
+
 def stock_key(folder: Path) -> tuple[Path, str]:
     """An identity file from stock age-keygen and its recipient, as a practice would make them."""
     identity = folder / "practice.txt"

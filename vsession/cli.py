@@ -141,7 +141,12 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     status = recording_status(settings.recording_recipient, settings.breakglass_recipient)
     print(status, flush=True)
     logging.getLogger(__name__).info(status)
-    await serve(settings, on_ready=announce_first_setup)
+    try:
+        await serve(settings, on_ready=announce_first_setup)
+    except OSError as exc:
+        # Start-up's binds (the site, /metrics): one line, not a traceback.
+        print(f"vsession: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

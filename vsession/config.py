@@ -244,6 +244,9 @@ def _validate_network(s: Settings) -> None:
                 parse(getattr(s, name))
         except ValueError as exc:
             raise ConfigError(name, str(exc)) from None
+    if s.metrics_bind and s.port and parse_bind(s.metrics_bind)[1] == s.port:
+        # Any host: a wildcard bind of either would overlap the other.
+        raise ConfigError("metrics_bind", f"must not use the public port {s.port}: /metrics is never public")
     for entry in s.trusted_proxies:
         try:
             ipaddress.ip_network(entry, strict=False)
