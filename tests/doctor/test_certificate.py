@@ -32,6 +32,16 @@ def test_a_good_certificate_is_ok(tmp_path: Path, make_cert: MakeCert) -> None:
     assert "issued by Test CA" in finding.found and "80 days" in finding.found
 
 
+def test_bound_to_every_address_with_no_origin_the_name_is_not_judged(
+    tmp_path: Path, make_cert: MakeCert
+) -> None:
+    cert, key = make_cert(HOST, NOW - 10 * DAY, NOW + 80 * DAY)
+    settings = settings_for(tmp_path, tls_cert=cert, tls_key=key, host="0.0.0.0")
+    finding = check_certificate(settings, NOW)
+    assert finding.level is Level.OK, finding.line()
+    assert "for this host" in finding.found
+
+
 def test_an_expired_certificate_is_a_problem(tmp_path: Path, make_cert: MakeCert) -> None:
     cert, key = make_cert(HOST, NOW - 100 * DAY, NOW - 2 * DAY)
     finding = check_certificate(with_pair(tmp_path, cert, key), NOW)

@@ -33,10 +33,14 @@ def check_certificate(settings: Settings, now: datetime.datetime) -> Finding:
 
 
 def site_host(settings: Settings) -> str:
-    """The name browsers use: public_origin's host, or the address vsession binds."""
+    """The name browsers use: public_origin's host, or the address vsession binds ("" when that is
+    every address, which names no host)."""
     if settings.public_origin:
         return urlsplit(settings.public_origin).hostname or ""
-    return settings.host
+    try:
+        return "" if ipaddress.ip_address(settings.host).is_unspecified else settings.host
+    except ValueError:
+        return settings.host
 
 
 def is_public(host: str) -> bool:

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 
-async def resolve(host: str, port: int, kind: socket.SocketKind) -> tuple[Any, ...]:
+async def resolve(host: str, port: int, kind: socket.SocketKind) -> tuple[int, tuple[Any, ...]]:
     """The first address of `host` as (family, sockaddr). getaddrinfo cannot be cancelled, and
     asyncio's executor would make the exit wait for a stuck lookup: a daemon thread cannot. The caller
     bounds the wait."""
@@ -21,18 +21,19 @@ async def resolve(host: str, port: int, kind: socket.SocketKind) -> tuple[Any, .
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         return family, (host, port)
     loop = asyncio.get_running_loop()
-    answer: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+    answer: asyncio.Future[tuple[int, tuple[Any, ...]]] = loop.create_future()
 
-    def settle(result: tuple[Any, ...] | None, error: BaseException | None) -> None:
+    def settle(result: tuple[int, tuple[Any, ...]] | None, error: BaseException | None) -> None:
         if answer.done():
             return
         if error is not None:
             answer.set_exception(error)
         else:
-            answer.set_result(result or ())
+            assert result is not None  # getaddrinfo returns at least one address or raises
+            answer.set_result(result)
 
     def lookup() -> None:
-        result: tuple[Any, ...] | None = None
+        result: tuple[int, tuple[Any, ...]] | None = None
         error: OSError | None = None
         try:
             infos = socket.getaddrinfo(host, port, type=kind)

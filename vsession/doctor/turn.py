@@ -73,7 +73,7 @@ async def check_turn(url: str, secret: str, username: str, password: str, within
             f"no answer from {url} within {within:g} s",
             "start the TURN server (coturn), and open its port in the firewall; check the host and port",
         )
-    except (OSError, ConnectionError) as exc:
+    except OSError as exc:  # ConnectionError too
         return problem(
             CHECK, f"cannot reach {url}: {exc}", "start the TURN server; check the host, port and TLS"
         )
