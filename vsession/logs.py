@@ -11,6 +11,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 from vsession.clock import iso_utc
+from vsession.http.client_address import client_address
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -52,6 +53,6 @@ class AccessLogger(AbstractAccessLogger):
                 "path": request.rel_url.path,
                 "status": response.status,
                 "ms": round(time * 1000, 1),
-                "remote": request.remote,
+                "remote": client_address(request),
             },
         )

@@ -6,14 +6,11 @@ from aiohttp import web
 
 from vsession.appkeys import AUTH, SERVICES
 from vsession.auth import enrolment, login, signins
+from vsession.http.client_address import client_address
 from vsession.http.guards import session_of
 from vsession.http.json_body import json_error, read_fields
 from vsession.store import therapists
 from vsession.store.signins import SignIn
-
-
-def _ip(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 def _signed_in(body: dict[str, object], token: str) -> web.Response:
@@ -25,7 +22,7 @@ def _signed_in(body: dict[str, object], token: str) -> web.Response:
 async def setup(request: web.Request) -> web.Response:
     f = await read_fields(request, token=str, name=str, username=str, password=str)
     token = await enrolment.complete_setup(
-        request.app[AUTH], f["token"], f["name"], f["username"], f["password"], _ip(request)
+        request.app[AUTH], f["token"], f["name"], f["username"], f["password"], client_address(request)
     )
     return _signed_in({"next": "/enrol"}, token)
 
@@ -49,7 +46,7 @@ async def enrol(request: web.Request) -> web.Response:
 
 async def password_step(request: web.Request) -> web.Response:
     f = await read_fields(request, username=str, password=str)
-    step = await login.password_step(request.app[AUTH], f["username"], f["password"], _ip(request))
+    step = await login.password_step(request.app[AUTH], f["username"], f["password"], client_address(request))
     return _signed_in({"next": step.next}, step.token)
 
 
@@ -61,7 +58,7 @@ async def code_step(request: web.Request) -> web.Response:
         request.app[AUTH],
         request.cookies.get(signins.COOKIE),
         f["code"],
-        _ip(request),
+        client_address(request),
         use_recovery=f["kind"] == "recovery",
     )
     return _signed_in({"next": "/dashboard"}, token)
@@ -112,7 +109,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def step_up(request: web.Request) -> web.Response:
     session = await session_of(request)
     f = await read_fields(request, code=str)
-    await login.step_up(request.app[AUTH], session, f["code"], _ip(request))
+    await login.step_up(request.app[AUTH], session, f["code"], client_address(request))
     return web.json_response({"ok": True})
 
 

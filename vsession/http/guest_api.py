@@ -7,6 +7,7 @@ from aiohttp import web
 
 from vsession.appkeys import SERVICES
 from vsession.errors import Refusal
+from vsession.http.client_address import client_address
 from vsession.http.json_body import json_error, read_fields
 from vsession.rooms import invites, notice, personal, waiting_room
 from vsession.rooms.invites import GUEST_COOKIE, Guest
@@ -33,7 +34,7 @@ async def redeem(request: web.Request) -> web.Response:
         request.match_info["sid"],
         f["token"],
         request.cookies.get(GUEST_COOKIE),
-        request.remote or "unknown",
+        client_address(request),
     )
     response = web.json_response({"ok": True})
     if guest_token is not None:
