@@ -1,4 +1,4 @@
-"""For the doctor's tests: certificates made with `cryptography` as a CA or certbot would, and a fake
+"""Fixtures for the doctor's tests: certificates made with `cryptography` as a CA or certbot would, and a fake
 NTP server on loopback whose clock is off by a chosen amount."""
 
 from __future__ import annotations
@@ -22,11 +22,6 @@ from cryptography.x509.oid import NameOID
 
 from vsession.doctor.clock import NTP_EPOCH
 
-NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
-
-MakeCert = Callable[..., tuple[Path, Path]]
-FakeNtp = Callable[..., str]
-
 
 def _name(text: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
@@ -39,16 +34,22 @@ def _san(host: str) -> x509.GeneralName:
         return x509.DNSName(host)
 
 
-def keygen(path: Path) -> str:
-    """A real identity file, as the practice makes it with stock age-keygen; returns its recipient."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
-    done = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True, text=True)
-    return done.stdout.strip()
+@pytest.fixture
+def keygen() -> Callable[[Path], str]:
+    """keygen(path): a real identity file, as the practice makes it with stock age-keygen; returns its
+    recipient."""
+
+    def make(path: Path) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
+        done = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return make
 
 
 @pytest.fixture
-def make_cert(tmp_path: Path) -> MakeCert:
+def make_cert(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
     """make_cert(host, not_before, not_after, self_signed=False, pass_phrase=None) -> (cert, key) files.
     Not self-signed: issued by a throwaway CA; the file holds the chain, leaf first, as fullchain.pem."""
     counter = iter(range(1000))
@@ -104,7 +105,7 @@ def make_cert(tmp_path: Path) -> MakeCert:
 
 
 @pytest.fixture
-def fake_ntp() -> Iterator[FakeNtp]:
+def fake_ntp() -> Iterator[Callable[..., str]]:
     """fake_ntp(skew, leap=0) -> "127.0.0.1:PORT": answers SNTP requests with its clock `skew` seconds
     off ours (leap 3: "I am not synchronised"), from a thread, until the test ends."""
     stop = threading.Event()

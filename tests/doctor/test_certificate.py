@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.doctor.conftest import NOW, MakeCert
 from vsession.config import Settings, load_settings
 from vsession.doctor.certificate import check_certificate
 from vsession.doctor.findings import Level
 
+MakeCert = Callable[..., tuple[Path, Path]]
+
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
 DAY = datetime.timedelta(days=1)
 HOST = "video.example-practice.de"
 

@@ -7,15 +7,19 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.doctor.conftest import FakeNtp, MakeCert, keygen
 from tests.support.coturn import running_coturn
 from tests.support.small_disk import mounted
 from vsession.config import load_settings
 from vsession.doctor import media_ports
+
+MakeCert = Callable[..., tuple[Path, Path]]
+FakeNtp = Callable[..., str]
+Keygen = Callable[[Path], str]
 
 HOST = "video.example-practice.de"
 DAY = datetime.timedelta(days=1)
@@ -68,7 +72,7 @@ def test_settings_that_do_not_load_are_a_problem_line_and_exit_2(tmp_path: Path)
 
 
 def test_a_healthy_deployment_is_all_ok_and_a_left_identity_fails_it(
-    tmp_path: Path, make_cert: MakeCert, fake_ntp: FakeNtp
+    tmp_path: Path, make_cert: MakeCert, fake_ntp: FakeNtp, keygen: Keygen
 ) -> None:
     now = datetime.datetime.now(datetime.UTC)
     cert, key = make_cert(HOST, now - DAY, now + 60 * DAY)

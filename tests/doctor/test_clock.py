@@ -8,13 +8,16 @@ import datetime
 import email.utils
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from tests.doctor.conftest import FakeNtp, MakeCert
 from vsession.doctor import clock
 from vsession.doctor.findings import Finding, Level
+
+MakeCert = Callable[..., tuple[Path, Path]]
+FakeNtp = Callable[..., str]
 
 
 def offset_from_ntp(fake_ntp: FakeNtp, skew: float, leap: int = 0) -> Finding:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.doctor.conftest import keygen
 from vsession.doctor import keys
 from vsession.doctor.findings import Level
 
+Keygen = Callable[[Path], str]
 
-def test_a_valid_recipient_is_ok_with_its_fingerprint(tmp_path: Path) -> None:
+
+def test_a_valid_recipient_is_ok_with_its_fingerprint(tmp_path: Path, keygen: Keygen) -> None:
     recipient = keygen(tmp_path / "elsewhere" / "key.txt")
     finding = keys.check_recipient(recipient)
     assert finding.level is Level.OK
     assert recipient[:8] in finding.found and "sha256" in finding.found
 
 
-def test_a_bad_recipient_is_a_problem(tmp_path: Path) -> None:
+def test_a_bad_recipient_is_a_problem(tmp_path: Path, keygen: Keygen) -> None:
     recipient = keygen(tmp_path / "elsewhere" / "key.txt")
     broken = recipient[:-1] + ("q" if recipient[-1] != "q" else "p")  # one character wrong
     finding = keys.check_recipient(broken)
@@ -25,7 +27,9 @@ def test_a_bad_recipient_is_a_problem(tmp_path: Path) -> None:
     assert "bech32 checksum" in finding.found and "recording_recipient" in finding.fix
 
 
-def test_an_identity_given_as_recipient_is_a_problem_that_never_echoes_it(tmp_path: Path) -> None:
+def test_an_identity_given_as_recipient_is_a_problem_that_never_echoes_it(
+    tmp_path: Path, keygen: Keygen
+) -> None:
     identity = tmp_path / "key.txt"
     keygen(identity)
     secret = next(line for line in identity.read_text().splitlines() if line.startswith("AGE-SECRET-KEY-1"))
@@ -38,7 +42,7 @@ def test_no_recipient_is_a_warning() -> None:
     assert keys.check_recipient("").level is Level.WARN
 
 
-def test_an_identity_left_in_the_key_folder_is_a_problem_naming_it(tmp_path: Path) -> None:
+def test_an_identity_left_in_the_key_folder_is_a_problem_naming_it(tmp_path: Path, keygen: Keygen) -> None:
     data = tmp_path / "data"
     (data / "recordings").mkdir(parents=True)
     left = data / "keys" / "practice-key.txt"
@@ -50,7 +54,7 @@ def test_an_identity_left_in_the_key_folder_is_a_problem_naming_it(tmp_path: Pat
     assert "shred -u" in finding.fix
 
 
-def test_another_identity_pasted_into_a_config_folder_is_found_too(tmp_path: Path) -> None:
+def test_another_identity_pasted_into_a_config_folder_is_found_too(tmp_path: Path, keygen: Keygen) -> None:
     etc = tmp_path / "etc" / "vsession"
     etc.mkdir(parents=True)
     keygen(tmp_path / "elsewhere" / "key.txt")
@@ -75,7 +79,7 @@ def test_a_clean_server_is_ok_and_says_what_it_read(tmp_path: Path) -> None:
     assert finding.found == f"none in 3 files under {data.resolve()}"
 
 
-def test_a_fifo_does_not_stop_the_scan(tmp_path: Path) -> None:
+def test_a_fifo_does_not_stop_the_scan(tmp_path: Path, keygen: Keygen) -> None:
     data = tmp_path / "data"
     data.mkdir()
     os.mkfifo(data / "pipe")
