@@ -36,7 +36,7 @@ DEBIAN: dict[str, str] = {
     "bash": "bash",  # runs scripts/lib.sh's functions in tests/test_tools.py
     "mount": "mount",  # a small tmpfs fills up in tests/consent/test_gate_closing.py
     "umount": "mount",
-    "turnserver": "coturn",  # tests/sfu/test_turn.py: a relay-only call through real coturn
+    "turnserver": "coturn",  # tests/sfu/test_turn.py, tests/browser/test_turn_call.py: real coturn
     "caddy": "caddy",  # tests/http/test_proxy.py: vsession behind a real reverse proxy
     "debootstrap": "debootstrap",  # tests/test_image.py: the base image the Dockerfile builds on
     "buildah": "buildah",  # builds and runs the real Dockerfile (no Docker engine here)
