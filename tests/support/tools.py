@@ -41,6 +41,7 @@ DEBIAN: dict[str, str] = {
     "debootstrap": "debootstrap",  # tests/test_image.py: the base image the Dockerfile builds on
     "buildah": "buildah",  # builds and runs the real Dockerfile (no Docker engine here)
     "podman": "podman",  # imports the debootstrapped root as debian:bookworm-slim
+    "tar": "tar",  # packs that root for `podman import`
 }
 
 
