@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.support.paths import REPO
 from tests.support.practice_key import make_key
+from vsession.backup.snapshot import MEMORY
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -145,9 +146,10 @@ def test_nothing_but_the_encrypted_file_is_written(practice: Any, tmp_path: Path
     db = practice.data_dir / "vsession.sqlite3"
     assert [path for kind, path in seen if kind == "write" and path != os.devnull] == [str(out)]
     assert [kind for kind, _ in seen if kind not in ("write", "sqlite")] == []
-    # The live database (read for the image, then written once for the audit entry), and memory.
+    # The live database (read for the image, then written once for the audit entry), and memory
+    # (an in-memory database that a file name of its own could not turn into a file on disk).
     connected = {path for kind, path in seen if kind == "sqlite"}
-    assert connected == {":memory:", db.resolve().as_uri() + "?mode=rw", str(db)}, connected
+    assert connected == {MEMORY, ":memory:", db.resolve().as_uri() + "?mode=rw", str(db)}, connected
     # Ciphertext only: neither the database's nor any key's bytes are in the file.
     written = out.read_bytes()
     assert written.startswith(b"age-encryption.org/v1\n") and b"SQLite format 3" not in written
