@@ -4,7 +4,9 @@ the sealed session titles read, and `vsession audit verify` passes. The file is 
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import sqlite3
 import stat
 import subprocess
@@ -71,6 +73,11 @@ def scalar(db: Path, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
+def scalar_text(db: Path, sql: str) -> str:
+    with closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+        return str(conn.execute(sql).fetchone()[0])
+
+
 def sign_in(origin: str, therapist: Therapist) -> Agent:
     agent = Agent(origin)
     assert agent.post("/api/login", {"username": therapist.username, "password": PASSWORD}) == {
@@ -111,6 +118,16 @@ def test_a_backup_taken_during_writes_restores_to_a_working_server(
     # The backup is recorded in the live chain, after the snapshot: the copy does not hold it.
     live = audit_rows(old.data_dir / "vsession.sqlite3")
     [entry] = [row for row in live if row[1] == "backup.created"]
+    details = json.loads(
+        scalar_text(
+            old.data_dir / "vsession.sqlite3", f"SELECT details FROM audit_log WHERE seq = {entry[0]}"
+        )
+    )
+    assert details["sha256"] == hashlib.sha256(backup.read_bytes()).hexdigest()
+    assert details["bytes"] == backup.stat().st_size and details["recipients"] == 2
+    # Written by another process into the running server's chain, which stays intact.
+    intact = cli("audit", "verify", "--data-dir", old_dir)
+    assert intact.returncode == 0 and intact.stdout.startswith("audit log intact"), intact
     restored = cli("restore", backup, "-i", identity, "--data-dir", new_dir)
     assert restored.returncode == 0, restored
     new_db = new_dir / "vsession.sqlite3"

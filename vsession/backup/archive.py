@@ -47,7 +47,7 @@ class ArchiveError(Exception):
 @dataclass(frozen=True)
 class Contents:
     info: dict[str, Any]
-    database: bytes
+    database: memoryview  # a view into the decrypted archive: restoring costs no extra copy
     keys: dict[str, bytes]
     recordings: list[dict[str, Any]]
 
@@ -94,8 +94,8 @@ def read(data: bytes) -> Contents:
     """Parse and check a decrypted archive, in memory."""
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            members = _members(tar)
-    except tarfile.TarError as exc:
+            members = _members(tar, memoryview(data))
+    except (tarfile.TarError, ValueError, EOFError) as exc:
         raise ArchiveError(f"the decrypted backup is not a readable archive ({exc})") from None
     info = _info(members.pop(INFO, None))
     database = members.pop(DATABASE, None)
@@ -106,7 +106,7 @@ def read(data: bytes) -> Contents:
     _check_database(database, info["schema"])
     manifest = members.pop(MANIFEST, None)
     recordings = _recordings(manifest)
-    keys = {name.removeprefix(KEYS): content for name, content in members.items() if name.startswith(KEYS)}
+    keys = {name.removeprefix(KEYS): bytes(view) for name, view in members.items() if name.startswith(KEYS)}
     if unexpected := sorted(set(members) - {KEYS + name for name in keys}):
         raise ArchiveError(f"the backup holds unexpected members: {', '.join(unexpected)}")
     if sorted(keys) != info["keys"]:
@@ -114,29 +114,32 @@ def read(data: bytes) -> Contents:
     return Contents(info, database, keys, recordings)
 
 
-def _members(tar: tarfile.TarFile) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
+def _members(tar: tarfile.TarFile, data: memoryview) -> dict[str, memoryview]:
+    found: dict[str, memoryview] = {}
     for member in tar.getmembers():
         name = member.name
         key = name.removeprefix(KEYS)
-        if not member.isreg() or not (
-            name in (INFO, DATABASE, MANIFEST) or (name.startswith(KEYS) and plain_name(key))
+        if (
+            not member.isreg()
+            or member.sparse is not None
+            or not (name in (INFO, DATABASE, MANIFEST) or (name.startswith(KEYS) and plain_name(key)))
         ):
             # Links, folders and odd paths ("../x", "/etc/x") are never written by `backup`.
             raise ArchiveError(f"the backup holds a member vsession never writes: {name!r}")
         if name in found:
             raise ArchiveError(f"the backup holds {name!r} twice")
-        handle = tar.extractfile(member)
-        assert handle is not None  # a regular member always has content
-        found[name] = handle.read()
+        end = member.offset_data + member.size
+        if end > len(data):
+            raise ArchiveError(f"the backup ends inside {name!r}")
+        found[name] = data[member.offset_data : end]  # plain tar: a member's bytes lie there in one piece
     return found
 
 
-def _info(raw: bytes | None) -> dict[str, Any]:
+def _info(raw: memoryview | None) -> dict[str, Any]:
     if raw is None:
         raise ArchiveError(f"the backup has no {INFO}: it was not made by `vsession backup`")
     try:
-        info = json.loads(raw)
+        info = json.loads(bytes(raw))
     except ValueError:
         raise ArchiveError(f"{INFO} in the backup is not valid JSON") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
@@ -155,7 +158,7 @@ def _info(raw: bytes | None) -> dict[str, Any]:
     return info
 
 
-def _check_database(image: bytes, schema: int) -> None:
+def _check_database(image: memoryview, schema: int) -> None:
     try:
         with closing(open_image(image)) as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -168,11 +171,11 @@ def _check_database(image: bytes, schema: int) -> None:
         raise ArchiveError(f"the database in the backup fails SQLite's integrity check: {verdict[0]}")
 
 
-def _recordings(raw: bytes | None) -> list[dict[str, Any]]:
+def _recordings(raw: memoryview | None) -> list[dict[str, Any]]:
     if raw is None:
         raise ArchiveError(f"the backup has no {MANIFEST}")
     try:
-        manifest = json.loads(raw)
+        manifest = json.loads(bytes(raw))
     except ValueError:
         raise ArchiveError(f"{MANIFEST} in the backup is not valid JSON") from None
     rows = manifest.get("recordings") if isinstance(manifest, dict) else None

@@ -123,6 +123,8 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         "recordings_present": present,
         "recipients": len(keys),
     }
+    # Recorded before anything is printed: a closed stdout (a cron job's, say) must not lose it.
+    problem = await _record(settings, snapshot, output.name, details)
     print(f"backup written to {output} ({sink.size} bytes, sha256 {details['sha256']})")
     print(f"  database: {len(snapshot.database)} bytes, schema v{snapshot.schema}")
     print(f"  key folder: {len(snapshot.keys)} files from {settings.key_folder}")
@@ -131,7 +133,6 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         f"the backup (they are age-encrypted already): copy {recordings_dir(settings)}/ separately"
     )
     print("  encrypted to " + ", ".join(describe(parse_recipient(key)) for key in keys))
-    problem = await _record(settings, snapshot, output.name, details)
     if problem:
         return _fail(f"the backup is complete, but its audit entry was not written: {problem}", 1)
     return 0
@@ -188,7 +189,6 @@ async def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(f"cannot read {args.file}: {exc.strerror or exc}", 2)
     try:
         contents = await asyncio.to_thread(archive.read, data)
-        del data
         await asyncio.to_thread(write, contents, settings)
     except archive.ArchiveError as exc:
         return _fail(f"{args.file} cannot be restored: {exc}; nothing restored", 1)

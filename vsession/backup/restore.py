@@ -73,7 +73,7 @@ def _folder(path: Path, created: _Created) -> None:
         created.paths.append(path)
 
 
-def _file(path: Path, content: bytes, created: _Created) -> None:
+def _file(path: Path, content: bytes | memoryview, created: _Created) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
     created.paths.append(path)
     with os.fdopen(fd, "wb") as handle:

@@ -69,7 +69,7 @@ def database_image(path: Path) -> bytes:
         return b"".join((view[:_WRITE_VERSION], bytes((_ROLLBACK, _ROLLBACK)), view[_READ_VERSION + 1 :]))
 
 
-def open_image(image: bytes) -> sqlite3.Connection:
+def open_image(image: bytes | memoryview) -> sqlite3.Connection:
     """A private in-memory database holding the image (changes to it stay in memory)."""
     conn = sqlite3.connect(":memory:")
     try:
