@@ -90,6 +90,7 @@ def test_a_key_folder_outside_the_data_folder_round_trips(tmp_path: Path, cli: C
     )
     assert made.returncode == 0, made
     assert f"from {keys}" in made.stdout
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert actions(data_dir / "vsession.sqlite3") == ["setup_link.create", "backup.created"]
 
     new_dir, new_keys = tmp_path / "new", tmp_path / "srv" / "new-keys"

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import hashlib
 import io
+import os
 import sqlite3
 import sys
 from datetime import UTC, datetime
@@ -82,7 +83,9 @@ class _Digest:
 
 def _write_backup(settings: Settings, output: Path) -> tuple[Snapshot, _Digest]:
     """Raises FileExistsError before anything else if `output` exists; removes a partial file."""
-    with open(output, "xb") as out:
+    # 0600 like every other file of the practice's: ciphertext, but its size and times are no one's business.
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
         try:
             snapshot = take(settings)
             sink = _Digest(out)
