@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from vsession.audit import AuditLog
-from vsession.backup import archive
-from vsession.backup.restore import RestoreError, check_target, missing_recordings, write
+from vsession.backup import archive, restore
+from vsession.backup.restore import RestoreError
 from vsession.backup.snapshot import Snapshot, SnapshotError, take
 from vsession.clock import SystemClock
 from vsession.config import Settings
@@ -47,12 +47,12 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         help="as for `serve`: the backup is encrypted to it (VSESSION_RECORDING_RECIPIENT)",
     )
     backup.set_defaults(run=cmd_backup)
-    restore = commands.add_parser(
+    back = commands.add_parser(
         "restore", parents=[common], help="restore a backup into a new, empty data folder"
     )
-    restore.add_argument("file", type=Path, help="a file made by `vsession backup`")
-    restore.add_argument("-i", "--identity", required=True, type=Path, help="the practice's identity file")
-    restore.set_defaults(run=cmd_restore)
+    back.add_argument("file", type=Path, help="a file made by `vsession backup`")
+    back.add_argument("-i", "--identity", required=True, type=Path, help="the practice's identity file")
+    back.set_defaults(run=cmd_restore)
 
 
 def _fail(message: str, code: int) -> int:
@@ -173,7 +173,7 @@ def _open_backup(path: Path, identities: list[Any]) -> bytes:
 
 async def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        check_target(settings)
+        restore.check_target(settings)
     except RestoreError as exc:
         return _fail(str(exc), 2)
     try:
@@ -192,7 +192,7 @@ async def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(f"cannot read {args.file}: {exc.strerror or exc}", 2)
     try:
         contents = await asyncio.to_thread(archive.read, data)
-        await asyncio.to_thread(write, contents, settings)
+        await asyncio.to_thread(restore.write, contents, settings)
     except archive.ArchiveError as exc:
         return _fail(f"{args.file} cannot be restored: {exc}; nothing restored", 1)
     except RestoreError as exc:
@@ -209,7 +209,7 @@ def _report(contents: archive.Contents, settings: Settings) -> None:
     )
     print(f"  database: {settings.db_path} ({len(contents.database)} bytes)")
     print(f"  key folder: {settings.key_folder} ({len(contents.keys)} files, 0600, folder 0700)")
-    missing = missing_recordings(contents, settings)
+    missing = restore.missing_recordings(contents, settings)
     folder = recordings_dir(settings)
     print(f"  recordings: {len(contents.recordings)} listed, {len(missing)} files not in {folder}/")
     for row in missing:
