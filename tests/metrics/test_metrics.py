@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +26,7 @@ from tests.support.consent_calls import record_with_consent
 from tests.support.inprocess import free_port
 from tests.support.live_server import LiveServer, start_server
 from tests.support.media import ColourTrack
+from tests.support.paths import REPO
 from tests.support.practice_key import make_key
 from vsession.config import load_settings
 from vsession.looplag import LoopLagMonitor
@@ -178,6 +180,18 @@ async def test_a_call_shows_in_the_metrics_without_names_ids_or_addresses(record
 
     for seen in scrapes:
         nothing_personal(seen, call.session_id, USERNAME, "Quimby", "Zanzibar", "Yolanda", "Vexley", TITLE)
+    assert undocumented(scrapes) == set(), "add these to docs/deploy.md's metrics table"
+
+
+def undocumented(scrapes: list[Scrape]) -> set[str]:
+    """vsession's own metric names, as the practice's admin reads them in docs/deploy.md."""
+    names = {
+        re.sub(r"_(bucket|count|sum|created)$", "", name) for seen in scrapes for name, _ in seen.samples
+    }
+    documented = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    return {
+        name for name in names if name.startswith("vsession_") and not re.search(rf"`{name}[`{{]", documented)
+    }
 
 
 def test_sign_in_failures_and_a_lockout_are_counted(tmp_path: Path) -> None:
