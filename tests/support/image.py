@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,15 +27,22 @@ from typing import Any
 
 from tests.support.paths import REPO
 
-STORAGE = ("--storage-driver", "vfs")  # no overlay or fuse here
+# The tests' own container storage, kept between runs (delete it for a cold build) and pruned by
+# them alone; vfs, since overlay and fuse are not available here.
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vsession-image"
+RUNROOT = Path(tempfile.gettempdir()) / "vsession-image-run"
+STORAGE = ("--storage-driver", "vfs", "--root", str(CACHE / "storage"), "--runroot", str(RUNROOT))
 BASE = "localhost/debian:bookworm-slim"  # what `FROM debian:bookworm-slim` finds in local storage
 TAG = "localhost/vsession:test"
+# The build stage, tagged so that pruning keeps its layers: a rebuild after an edit of the sources
+# then starts at the package's own layer, not at apt-get.
+BUILD_STAGE_TAG = "localhost/vsession-build:test"
+CONTEXT_LABEL = "vsession.test.context"  # context_digest() of the files the image was built from
 MIRROR = "http://deb.debian.org/debian"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # Added to the build stage's trust store by its ca-certificates package (update-ca-certificates reads
 # this folder); mounted over the bundle itself it would break that package's set-up.
 CA_EXTRA = "/usr/local/share/ca-certificates/host-bundle.crt"
-LOCK = Path(tempfile.gettempdir()) / "vsession-image.lock"
 NICE = ("nice", "-n", "10")
 
 
@@ -68,7 +77,8 @@ def _run(*cmd: str, timeout: float, **kwargs: Any) -> subprocess.CompletedProces
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
     """One maker of the base image and one build at a time, across test processes."""
-    with LOCK.open("w") as handle:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / "lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -107,35 +117,82 @@ def make_base() -> None:
             tar.wait()
 
 
+def bud(*options: str) -> str:
+    """`buildah bud` the Dockerfile; returns its output."""
+    return _run(
+        *NICE,
+        "buildah",
+        *STORAGE,
+        "bud",
+        "--isolation",
+        "chroot",
+        "--layers",
+        "--force-rm",  # a failed step leaves no working container behind
+        "--pull=never",
+        "--format",
+        "docker",
+        "-v",
+        f"{CA_BUNDLE}:{CA_EXTRA}:ro",
+        *options,
+        "-f",
+        "Dockerfile",
+        ".",
+        cwd=REPO,
+        timeout=3600,
+    ).stdout
+
+
+def context_digest() -> str:
+    """A digest of what the build reads: the Dockerfile, .dockerignore and what it lets in."""
+    digest = hashlib.sha256()
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    names = ["Dockerfile", ".dockerignore", *(line[1:].strip() for line in ignore if line.startswith("!"))]
+    for name in names:
+        top = REPO / name
+        for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(f"{path.relative_to(REPO)}\0{path.stat().st_size}\0".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def build(tag: str = TAG) -> None:
     """Build the Dockerfile as is, making the base first if it is missing. Layers are kept, so a
-    rebuild with unchanged sources is quick. The host's CA bundle is mounted for pip (a test
-    option: a proxy here re-signs TLS); docker format keeps the HEALTHCHECK, which OCI drops."""
+    rebuild reuses what did not change, and the layers no tag needs any more are pruned (with vfs
+    each is a full copy of the file system). An image already built from the same files is used
+    as it is: even a fully cached build copies file systems for a minute on vfs. The host's CA
+    bundle is mounted for pip (a test option: a proxy here re-signs TLS); docker format keeps the
+    HEALTHCHECK, which OCI drops."""
+    digest = context_digest()
     with _locked():
         if not base_exists():
             make_base()
-        _run(
-            *NICE,
-            "buildah",
-            *STORAGE,
-            "bud",
-            "--isolation",
-            "chroot",
-            "--layers",
-            "--force-rm",  # a failed step leaves no working container behind
-            "--pull=never",
-            "--format",
-            "docker",
-            "-v",
-            f"{CA_BUNDLE}:{CA_EXTRA}:ro",
-            "-t",
-            tag,
-            "-f",
-            "Dockerfile",
-            ".",
-            cwd=REPO,
-            timeout=3600,
-        )
+        elif _built_from(tag) == digest:
+            return
+        output = bud("--label", f"{CONTEXT_LABEL}={digest}", "-t", tag)
+        _run("podman", *STORAGE, "tag", build_stage_image(output), BUILD_STAGE_TAG, timeout=60)
+        _run("podman", *STORAGE, "image", "prune", "--force", timeout=600)
+
+
+def build_stage_image(output: str) -> str:
+    """The build stage's image, from bud's output: the last "--> ID" before the last stage."""
+    lines = output.splitlines()
+    last_stage = max(i for i, line in enumerate(lines) if re.match(r"\[(\d+)/\1\] STEP 1/", line))
+    ids = [
+        m[1]
+        for line in lines[:last_stage]
+        if (m := re.fullmatch(r"--> (?:Using cache )?([0-9a-f]{11,})", line))
+    ]
+    return ids[-1]
+
+
+def _built_from(tag: str) -> str | None:
+    done = subprocess.run(
+        ["buildah", *STORAGE, "inspect", "--type", "image", tag], capture_output=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        return None
+    return (json.loads(done.stdout)["Docker"]["config"].get("Labels") or {}).get(CONTEXT_LABEL)
 
 
 def inspect(tag: str = TAG) -> dict[str, Any]:
