@@ -6,17 +6,9 @@ relay-only policy or the call."""
 
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page
 
-from tests.support.actors import admit, enrol_therapist, schedule
-from tests.support.browser_calls import (
-    BAND,
-    band_seen,
-    client_through_prejoin,
-    frames_rise,
-    page_for,
-    sign_in,
-)
+from tests.support.browser_calls import frames_rise, two_party_call
 from tests.support.call_server import start_call_server
 from tests.support.coturn import running_coturn
 
@@ -79,27 +71,9 @@ def test_a_relay_only_call_through_coturn(browser: Browser, tmp_path: Path, arti
             tmp_path, f'ice_servers = ["{turn.url}"]', f'turn_secret = "{turn.secret}"'
         )
         try:
-            account = enrol_therapist(server.url, server.setup_link())
-            session_id, links = schedule(account, 1, title="Relay call")
-            therapist_ctx, therapist = page_for(browser, "therapist")
-            client_ctx, client = page_for(browser, "client")
-            for context in (therapist_ctx, client_ctx):
-                context.add_init_script(RELAY_ONLY)
-
-            client.goto(links[0])
-            client_through_prejoin(client)
-            client.fill("#name", "Alice")
-            client.click("#name-form button[type=submit]")
-            expect(client.locator("#join")).to_have_attribute("data-state", "waiting")
-            sign_in(therapist, server, account)
-            therapist.goto(f"{server.url}/call/{session_id}")
-            expect(therapist.locator(".camera-select option")).not_to_have_count(0)
-            therapist.click("#join-call")
-            admit(account, session_id, 1)
-            expect(client.locator("#join")).to_have_attribute("data-state", "admitted")
-
-            band_seen(client, "t", BAND["therapist"])
-            band_seen(therapist, "s1", BAND["client"])
+            _, _, therapist, client, contexts = two_party_call(
+                browser, server, "Relay call", init_script=RELAY_ONLY
+            )
             frames_rise(client)
             frames_rise(therapist)
             relayed(client)
@@ -118,7 +92,7 @@ def test_a_relay_only_call_through_coturn(browser: Browser, tmp_path: Path, arti
 
             therapist.screenshot(path=str(artifacts / "turn-call-therapist.png"))
             client.screenshot(path=str(artifacts / "turn-call-client.png"))
-            for context in (therapist_ctx, client_ctx):
+            for context in contexts:
                 context.close()
         finally:
             server.stop()

@@ -171,14 +171,17 @@ def frames_rise(page: Page) -> None:
 
 
 def two_party_call(
-    browser: Browser, server: LiveServer, title: str, came_from: str = ""
+    browser: Browser, server: LiveServer, title: str, came_from: str = "", init_script: str = ""
 ) -> tuple[Therapist, str, Page, Page, list[BrowserContext]]:
     """A therapist and an admitted client, both in the call and each seeing the other's band.
-    With `came_from`, the client's tab shows that page of the server before the link."""
+    With `came_from`, the client's tab shows that page of the server before the link; an
+    `init_script` runs in both pages before theirs (e.g. to shape RTCPeerConnection)."""
     account = enrol_therapist(server.url, server.setup_link())
     session_id, links = schedule(account, 1, title=title)
     therapist_ctx, therapist = page_for(browser, "therapist")
     client_ctx, client = page_for(browser, "client")
+    for context in (therapist_ctx, client_ctx) if init_script else ():
+        context.add_init_script(init_script)
     if came_from:
         client.goto(server.url + came_from)
     client.goto(links[0])
