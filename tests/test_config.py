@@ -1,13 +1,12 @@
 """Settings: defaults, the order of the layers, and the one-line error with exit code 2."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import bech32
 import pytest
 
+from tests.support.cli import run_vsession
 from vsession.config import ConfigError, Settings, load_settings
 from vsession.recording.recipients import recording_status
 
@@ -132,20 +131,6 @@ def test_unreadable_toml_is_a_config_error(tmp_path: Path) -> None:
 # The command line: one line on stderr naming the setting, exit code 2.
 
 
-def run_cli(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "vsession", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-
-
 def assert_one_line_error(result: subprocess.CompletedProcess[str], name: str) -> None:
     assert result.returncode == 2, result
     lines = result.stderr.splitlines()
@@ -155,15 +140,15 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], name: str) -
 
 
 def test_cli_bad_port_flag(tmp_path: Path) -> None:
-    result = run_cli("serve", "--data-dir", str(tmp_path / "data"), "--port", "abc")
+    result = run_vsession("serve", "--data-dir", str(tmp_path / "data"), "--port", "abc")
     assert_one_line_error(result, "'port'")
     assert result.stdout == ""
     assert not (tmp_path / "data").exists()
 
 
 def test_cli_unknown_environment_variable(tmp_path: Path) -> None:
-    result = run_cli(
-        "audit", "checkpoint", "--data-dir", str(tmp_path / "data"), extra_env={"VSESSION_BOGUS": "1"}
+    result = run_vsession(
+        "audit", "checkpoint", "--data-dir", str(tmp_path / "data"), env={"VSESSION_BOGUS": "1"}
     )
     assert_one_line_error(result, "VSESSION_BOGUS")
     assert not (tmp_path / "data").exists()
@@ -172,13 +157,13 @@ def test_cli_unknown_environment_variable(tmp_path: Path) -> None:
 def test_cli_unknown_key_in_config_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
     config = write_toml(tmp_path, f'data_dir = "{data}"\nlockout_treshold = 5\n')
-    result = run_cli("audit", "verify", "--config", str(config))
+    result = run_vsession("audit", "verify", "--config", str(config))
     assert_one_line_error(result, "'lockout_treshold'")
     assert not data.exists()
 
 
 def test_cli_non_loopback_without_tls(tmp_path: Path) -> None:
-    result = run_cli("serve", "--data-dir", str(tmp_path / "data"), "--host", "0.0.0.0")
+    result = run_vsession("serve", "--data-dir", str(tmp_path / "data"), "--host", "0.0.0.0")
     assert_one_line_error(result, "'host'")
 
 

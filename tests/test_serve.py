@@ -1,19 +1,18 @@
 """A real `vsession serve` process: the URL line, /healthz, graceful stop, TLS."""
 
 import json
-import os
 import signal
 import socket
 import ssl
 import stat
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.cli import run_vsession
 from vsession.tls import ensure_self_signed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,16 +102,7 @@ def test_serve_with_a_given_cert_and_key(servers, tmp_path: Path) -> None:
 
 
 def test_non_loopback_without_tls_exits_2(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
-    args = ["serve", "--data-dir", str(tmp_path / "data"), "--port", "0", "--host", "0.0.0.0"]
-    result = subprocess.run(
-        [sys.executable, "-m", "vsession", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    result = run_vsession("serve", "--data-dir", tmp_path / "data", "--port", "0", "--host", "0.0.0.0")
     assert result.returncode == 2
     assert result.stdout == ""  # no URL: it never listened
     assert len(result.stderr.splitlines()) == 1
@@ -120,17 +110,9 @@ def test_non_loopback_without_tls_exits_2(tmp_path: Path) -> None:
 
 
 def test_a_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
-        result = subprocess.run(
-            [sys.executable, "-m", "vsession", "serve", "--data-dir", str(tmp_path / "data"), "--port", port],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
+        result = run_vsession("serve", "--data-dir", tmp_path / "data", "--port", port)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     (line,) = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # JSON: the logs
@@ -178,15 +160,14 @@ def test_a_bad_recipient_exits_2_with_one_line_and_no_secret(tmp_path: Path) -> 
     identity, recipient = stock_key(tmp_path)
     [secret] = [x for x in identity.read_text().splitlines() if x.startswith("AGE-SECRET-KEY-1")]
     broken = recipient[:30] + ("q" if recipient[30] != "q" else "p") + recipient[31:]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
     for value, problem in ((broken, "checksum"), (secret, "secret key")):
-        result = subprocess.run(
-            [sys.executable, "-m", "vsession", "serve", "--data-dir", str(tmp_path / "data"), "--port", "0"],
-            capture_output=True,
-            text=True,
-            env={**env, "VSESSION_RECORDING_RECIPIENT": value},
-            timeout=60,
-            check=False,
+        result = run_vsession(
+            "serve",
+            "--data-dir",
+            tmp_path / "data",
+            "--port",
+            "0",
+            env={"VSESSION_RECORDING_RECIPIENT": value},
         )
         assert result.returncode == 2
         assert result.stdout == ""

@@ -4,17 +4,16 @@ The attacker here has the SQLite file and the sqlite3 module, drops the append-o
 and rewrites rows; they do not have the HMAC key, which lives outside the DB.
 """
 
-import os
 import sqlite3
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_vsession
 from vsession.audit import AuditLog, Checkpoint, head, verify
 from vsession.audit.chain import canonical, link
 from vsession.config import load_settings
@@ -357,16 +356,7 @@ async def test_key_is_not_stored_in_the_database(tmp_path: Path) -> None:
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
-    return subprocess.run(
-        [sys.executable, "-m", "vsession", "audit", *args, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    return run_vsession("audit", *args, "--data-dir", data_dir)
 
 
 @pytest.fixture

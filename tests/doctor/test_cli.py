@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import os
 import random
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_vsession
 from tests.support.coturn import running_coturn
 from tests.support.small_disk import mounted
 from vsession.config import load_settings
@@ -26,15 +25,7 @@ DAY = datetime.timedelta(days=1)
 
 
 def doctor(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
-    return subprocess.run(
-        [sys.executable, "-m", "vsession", "doctor", *args],
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_vsession("doctor", *args, cwd=cwd, env=env)
 
 
 def lines(done: subprocess.CompletedProcess[str]) -> dict[str, str]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.cli import run_vsession as vsession
 from tests.support.consent_calls import (
     audit,
     audit_intact,
@@ -20,21 +20,8 @@ from tests.support.consent_calls import (
     start_call,
     wait_state,
 )
-from tests.support.paths import REPO
 
 PLAIN = os.urandom(200_000)  # three full 64 KiB chunks and a short final one
-
-
-def vsession(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
-    return subprocess.run(
-        [sys.executable, "-m", "vsession", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-    )
 
 
 def stock_age_encrypt(recipient: str, plain: bytes, out: Path) -> None:

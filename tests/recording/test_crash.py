@@ -12,7 +12,6 @@ import hashlib
 import json
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,18 +20,13 @@ from aiortc import AudioStreamTrack
 from tests.support.actors import Agent
 from tests.support.call_client import CallClient
 from tests.support.call_server import prepare_call, start_call_server
+from tests.support.cli import run_vsession as vsession
 from tests.support.media import ColourTrack
 from vsession.recording import age
 
 RECORD_SECONDS = 5.0
 # "At most about one second" lost: the recorder's 1 s sync plus scheduling slack.
 MAX_LOST_SECONDS = 1.5
-
-
-def vsession(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vsession", *args], capture_output=True, text=True, timeout=60
-    )
 
 
 def packet_times(path: Path) -> dict[int, tuple[str, int, float, float]]:

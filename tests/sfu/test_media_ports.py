@@ -19,8 +19,6 @@ import os
 import re
 import secrets
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +30,7 @@ from aiortc import AudioStreamTrack
 from tests.support.actors import admitted_clients, enrol_therapist, schedule
 from tests.support.call_client import CallClient
 from tests.support.call_server import Call, start_call_server
+from tests.support.cli import run_vsession
 from tests.support.coturn import running_coturn
 from tests.support.live_server import LiveServer
 from tests.support.media import ColourTrack
@@ -277,14 +276,8 @@ async def test_a_connection_closed_while_binding_gives_its_ports_back() -> None:
     ("value", "problem"), [("50010-50000", "FIRST <= LAST"), ("50000-50004", "give at least 10")]
 )
 def test_a_bad_or_too_small_range_stops_start_up(tmp_path: Path, value: str, problem: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSESSION_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "vsession", "serve", "--data-dir", str(tmp_path / "data"), "--port", "0"],
-        capture_output=True,
-        text=True,
-        env={**env, "VSESSION_MEDIA_PORTS": value},
-        timeout=60,
-        check=False,
+    result = run_vsession(
+        "serve", "--data-dir", tmp_path / "data", "--port", "0", env={"VSESSION_MEDIA_PORTS": value}
     )
     assert result.returncode == 2
     assert result.stdout == ""  # no URL: it never listened
