@@ -46,7 +46,7 @@ def interpolate(value: Any, values: dict[str, str]) -> Any:
             raise AssertionError(f"compose would stop: {name}: {argument}")
         return argument if operator else ""
 
-    return VARIABLE.sub(one, value)
+    return VARIABLE.sub(one, value).replace("$$", "$")  # "$$" is a literal "$" to compose
 
 
 def compose(values: dict[str, str] | None = None) -> dict[str, Any]:
@@ -129,14 +129,19 @@ def test_caddy_gets_every_variable_of_the_caddyfile_and_reaches_vsession(
 def test_coturn_shares_the_secret_and_listens_where_the_pages_look(monkeypatch: pytest.MonkeyPatch) -> None:
     config = compose()
     coturn = config["services"]["coturn"]
-    command = coturn["command"]
-    conf_path = command[command.index("-c") + 1]
-    assert f"./deploy/turnserver.conf:{conf_path}:ro" in coturn["volumes"]
+    settings = vsession_settings(config["services"]["vsession"], monkeypatch)
+    assert coturn["environment"]["TURN_SECRET"] == settings.turn_secret
+    script = " ".join(coturn["entrypoint"])
+    assert settings.turn_secret not in script + " ".join(coturn.get("command", [])), "`ps` shows it"
+    # The mounted file, copied with the secret added; the copy is what turnserver reads.
+    (source, copy) = re.search(r"cp (\S+) (\S+)", script).groups()
+    assert f"./deploy/turnserver.conf:{source}:ro" in coturn["volumes"]
+    assert f'static-auth-secret=%s\\n\' "$TURN_SECRET" >> {copy}' in script
+    assert f"exec turnserver -c {copy}" in script
+    assert copy.startswith("/tmp/") and "/tmp" in coturn["tmpfs"], "in memory only"
     conf = (REPO / "deploy" / "turnserver.conf").read_text().splitlines()
     assert "use-auth-secret" in conf
     assert not any(line.startswith("static-auth-secret") for line in conf), "the secret stays out of git"
-    settings = vsession_settings(config["services"]["vsession"], monkeypatch)
-    assert f"--static-auth-secret={settings.turn_secret}" in command
     (port,) = [line.split("=", 1)[1] for line in conf if line.startswith("listening-port=")]
     urls = [url for url in settings.ice_servers if url.startswith(("turn:", "stun:"))]
     assert urls and all(url.split("?")[0].rsplit(":", 1)[1] == port for url in urls)

@@ -97,7 +97,9 @@ def make_base() -> None:
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="vsession-base-") as scratch:
         root = Path(scratch) / "root"
         _run(*NICE, "debootstrap", "--variant=minbase", "bookworm", str(root), MIRROR, timeout=1200)
-        _run("sh", "-c", f"rm -rf {root}/var/cache/apt/archives/*.deb {root}/var/lib/apt/lists/*", timeout=60)
+        for leftover in [*root.glob("var/cache/apt/archives/*.deb"), *root.glob("var/lib/apt/lists/*")]:
+            if leftover.is_file():
+                leftover.unlink()
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         try:
             _run(
