@@ -116,6 +116,8 @@ def make_base() -> None:
                 timeout=600,
             )
         finally:
+            assert tar.stdout is not None
+            tar.stdout.close()  # so tar gets SIGPIPE, not a full pipe, if podman stopped reading
             tar.wait()
 
 
@@ -189,23 +191,16 @@ def build_stage_image(output: str) -> str:
 
 
 def _built_from(tag: str) -> str | None:
-    done = subprocess.run(
-        ["buildah", *STORAGE, "inspect", "--type", "image", tag], capture_output=True, timeout=60, check=False
-    )
-    if done.returncode != 0:
+    try:
+        return (inspect(tag).get("Labels") or {}).get(CONTEXT_LABEL)
+    except RuntimeError:  # no such image yet
         return None
-    return (json.loads(done.stdout)["Docker"]["config"].get("Labels") or {}).get(CONTEXT_LABEL)
 
 
 def inspect(tag: str = TAG) -> dict[str, Any]:
-    """The image's Docker config: Cmd, User, Env, Healthcheck, ExposedPorts, ..."""
+    """The image's Docker config: Cmd, User, Env, Healthcheck, ExposedPorts, Labels, ..."""
     done = _run("buildah", *STORAGE, "inspect", "--type", "image", tag, timeout=60)
     return json.loads(done.stdout)["Docker"]["config"]
-
-
-def image_size(tag: str = TAG) -> int:
-    done = _run("podman", *STORAGE, "image", "inspect", "--format", "{{.Size}}", tag, timeout=60)
-    return int(done.stdout.strip())
 
 
 @dataclass
@@ -291,7 +286,7 @@ def stop(pid: int, process: subprocess.Popen[str]) -> int:
 async def two_peer_call(
     endpoints: dict[str, tuple[str, dict[str, str]]], colours: list[tuple[int, int, int]]
 ) -> dict[str, Any]:
-    """Each peer (keyed by its participant id) sends a colour and a tone; returns, per peer, what it
+    """Each peer (keyed by its participant id) sends a colour and audio; returns, per peer, what it
     received from the other and the ports of the server's candidates in its last offer."""
     from aiortc import AudioStreamTrack
 
