@@ -16,7 +16,7 @@ from vsession.rooms.notice import read_notice_file
 
 ENV_PREFIX = "VSESSION_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
-RELAYS = ("passthrough", "decoding")
+RELAYS = ("passthrough", "decoding", "rtp")
 # Each participant takes one UDP port per server address (bundled media, rtcp-mux); a 1:1 call on a
 # one-address server takes 2. Fewer than this would fit only a call or two.
 MIN_MEDIA_PORTS = 10
@@ -72,7 +72,8 @@ class Settings:
     metrics_bind: str = ""
     # Offer a 127.0.0.1 host candidate too, for hosts (and tests) with only a loopback interface.
     ice_loopback: bool = False
-    # How media is forwarded: "passthrough" (encoded frames, no transcoding) or "decoding" (aiortc's
+    # How media is forwarded: "passthrough" (encoded frames, no transcoding), "rtp" (RTP packets,
+    # rewritten per receiver: no jitter buffer, no re-packetizing) or "decoding" (aiortc's
     # MediaRelay, which decodes and re-encodes per receiver; kept as a fallback and benchmark baseline).
     relay: str = "passthrough"
     # Recordings are encrypted to these age recipients (public keys, "age1..."); the matching

@@ -12,7 +12,10 @@ import aioice.ice
 import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
-from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpreceiver import NackGenerator, RemoteStreamTrack, RTCRtpReceiver, TimestampMapper
 
 from vsession.sfu.ports import use_media_ports
 
@@ -136,3 +139,117 @@ async def test_media_ports_candidates_match_aioice_but_for_the_port() -> None:
     assert aioice.ice.Connection.get_component_candidates is original
     assert ours.port in ports and theirs.port not in ports
     assert vars(ours) == vars(theirs) | {"port": ours.port}
+
+
+# The RTP relay (vsession/sfu/rtp/) replaces RTCRtpReceiver._handle_rtp_packet with
+# Ingress.handle, which does what this method does minus depayloading and the jitter buffer. Any
+# change to it means diffing it against Ingress.handle before moving the hash.
+HANDLE_RTP_PACKET_SHA256 = "4e54983d021a6336d80c29490f82f9a6dd531c0d3179b2daed818120c5ece238"
+
+
+def test_receiver_rtp_handler_is_the_one_the_rtp_relay_replaces() -> None:
+    found = hashlib.sha256(source_of(RTCRtpReceiver._handle_rtp_packet).encode()).hexdigest()
+    need(found == HANDLE_RTP_PACKET_SHA256, "RTCRtpReceiver._handle_rtp_packet: re-check Ingress.handle")
+    need(
+        "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)"
+        in source_of(RTCDtlsTransport._handle_rtp_data),
+        "the DTLS transport hands parsed packets to the receiver instance's _handle_rtp_packet",
+    )
+    need(
+        "await recipient._handle_rtcp_packet(packet)" in source_of(RTCDtlsTransport._handle_rtcp_data),
+        "the DTLS transport hands RTCP to the receiver's and sender's _handle_rtcp_packet",
+    )
+    sender_side = source_of(RTCDtlsTransport._send_rtp)
+    need(
+        "protect_rtcp(data)" in sender_side and "protect(data)" in sender_side,
+        "_send_rtp protects RTP and RTCP",
+    )
+
+
+async def test_receiver_state_the_rtp_relay_reads() -> None:
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        for name, kind in (
+            ("kind", str),
+            ("codecs", dict),
+            ("rtx_ssrc", dict),
+            ("active_ssrc", dict),
+            ("remote_streams", dict),
+            ("nack_generator", NackGenerator),
+            ("remote_bitrate_estimator", RemoteBitrateEstimator),
+        ):
+            need(
+                isinstance(getattr(receiver, f"_RTCRtpReceiver__{name}", None), kind),
+                f"RTCRtpReceiver.__{name}",
+            )
+        need(
+            hasattr(receiver, "_RTCRtpReceiver__rtcp_ssrc") and receiver._enabled,
+            "RTCRtpReceiver.__rtcp_ssrc, _enabled",
+        )
+    finally:
+        await pc.close()
+    receive = source_of(RTCRtpReceiver.receive)
+    # Filled in place, so the dicts read before the receiver starts are the ones it fills.
+    need("self.__codecs[codec.payloadType] = codec" in receive, "receive() fills __codecs in place")
+    need(
+        "self.__rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc" in receive, "receive() fills __rtx_ssrc in place"
+    )
+    need(
+        "self.__active_ssrc.items()" in source_of(RTCRtpReceiver.getSynchronizationSources),
+        "active SSRCs for PLI",
+    )
+    need(
+        "self.__remote_streams.items()" in source_of(RTCRtpReceiver._run_rtcp),
+        "receiver reports from __remote_streams",
+    )
+    need(
+        list(inspect.signature(RTCRtpReceiver._send_rtcp_nack).parameters) == ["self", "media_ssrc", "lost"]
+        and list(inspect.signature(RTCRtpReceiver._send_rtcp).parameters) == ["self", "packet"],
+        "RTCRtpReceiver._send_rtcp_nack(media_ssrc, lost), _send_rtcp(packet)",
+    )
+    need(
+        list(inspect.signature(RemoteBitrateEstimator.add).parameters)
+        == ["self", "arrival_time_ms", "abs_send_time", "payload_size", "ssrc"],
+        "RemoteBitrateEstimator.add",
+    )
+    need("self.missing" in source_of(NackGenerator.__init__), "NackGenerator.missing")
+
+
+# aiortc's sender sends its SR from these private counters, which the RTP relay sets from the
+# publisher's own SR; any change means re-checking Egress.sender_report.
+SENDER_RUN_RTCP_SHA256 = "51e0a924eac4e39ba2f333981f298e3f16305582977c5e73fa7128e6f800ab0d"
+
+
+async def test_sender_hooks_the_rtp_relay_uses() -> None:
+    found = hashlib.sha256(source_of(RTCRtpSender._run_rtcp).encode()).hexdigest()
+    need(found == SENDER_RUN_RTCP_SHA256, "RTCRtpSender._run_rtcp: re-check Egress.sender_report")
+    pc = RTCPeerConnection()
+    try:
+        sender = pc.addTransceiver("video", direction="sendonly").sender
+        for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
+            need(hasattr(sender, f"_RTCRtpSender__{name}"), f"RTCRtpSender.__{name}")
+        need(
+            isinstance(sender._ssrc, int) and isinstance(sender._rtx_ssrc, int),
+            "RTCRtpSender._ssrc, _rtx_ssrc",
+        )
+    finally:
+        await pc.close()
+    connect = source_of(RTCPeerConnection._RTCPeerConnection__connect)  # type: ignore[attr-defined]
+    need(
+        "await transceiver.sender.send(self.__localRtp(transceiver))" in connect,
+        "the connection starts each sender through its instance's send()",
+    )
+    local = source_of(RTCPeerConnection._RTCPeerConnection__localRtp)  # type: ignore[attr-defined]
+    need(
+        all(f in local for f in ("codecs=transceiver._codecs", "headerExtensions=", "muxId=transceiver.mid")),
+        "send parameters carry the negotiated codecs, header extensions and mid",
+    )
+    handler = source_of(RTCRtpSender._handle_rtcp_packet)
+    need("await self._retransmit(seq)" in handler, "NACKs reach the sender instance's _retransmit(seq)")
+    need("unpack_remb_fci(packet.fci)" in handler, "REMB reaches the sender's _handle_rtcp_packet")
+    need(
+        list(inspect.signature(JitterBuffer.add).parameters) == ["self", "packet"]
+        and list(inspect.signature(TimestampMapper.map).parameters) == ["self", "timestamp"],
+        "JitterBuffer.add(packet), TimestampMapper.map (the recorder's side path)",
+    )

@@ -18,6 +18,7 @@ from vsession.sfu.keyframes import KeyframeRequester
 
 if TYPE_CHECKING:
     from vsession.sfu.passthrough import PacketSource
+    from vsession.sfu.rtp.ingress import Ingress
 
 
 @dataclass(eq=False)
@@ -29,6 +30,7 @@ class Source:
     keyframes: KeyframeRequester
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     packets: PacketSource | None = None  # pass-through only: the encoded packets, fanned out
+    ingress: Ingress | None = None  # RTP relay only: the packets as they arrive
 
     async def stop(self) -> None:
         self.track.stop()
@@ -204,6 +206,11 @@ async def _drain(track: MediaStreamTrack) -> None:
 def make_forwarder(name: str) -> Forwarder:
     """The relay named by the `relay` setting."""
     from vsession.sfu.passthrough import PassthroughRelay
+    from vsession.sfu.rtp.relay import RtpRelay
 
-    relays: dict[str, type[Forwarder]] = {"decoding": DecodingRelay, "passthrough": PassthroughRelay}
+    relays: dict[str, type[Forwarder]] = {
+        "decoding": DecodingRelay,
+        "passthrough": PassthroughRelay,
+        "rtp": RtpRelay,
+    }
     return relays[name]()

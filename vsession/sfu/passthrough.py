@@ -16,7 +16,7 @@ import asyncio
 import fractions
 import queue
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
@@ -59,10 +59,17 @@ class _EncodedFrames:
         return self._stop.get()
 
 
+class Fanout(Protocol):
+    """What hands packets to subscriptions: a PacketSource here, or the RTP relay's frame tap."""
+
+    keyframes: KeyframeRequester
+    subscriptions: set[Subscription]
+
+
 class Subscription:
     """One subscriber's view of a source: a bounded backlog that starts on a keyframe."""
 
-    def __init__(self, source: PacketSource) -> None:
+    def __init__(self, source: Fanout) -> None:
         self._source = source
         self._backlog: deque[Packet | None] = deque()
         self._ready = asyncio.Event()
