@@ -15,7 +15,7 @@ from typing import Any
 
 import av
 from aiortc import AudioStreamTrack, RTCPeerConnection
-from aiortc.rtp import RtpPacket, is_rtcp
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, is_rtcp, unpack_remb_fci
 
 from tests.support.call_client import CallClient
 from tests.support.inprocess import InProcessCall
@@ -71,6 +71,15 @@ async def test_media_flows_both_ways_and_a_late_joiner_gets_a_keyframe(inprocess
             original()
 
         video._send_keyframe = counted  # type: ignore[method-assign]
+        rembs: list[int] = []
+        handle_rtcp = video._handle_rtcp_packet
+
+        async def heard(packet: Any) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                rembs.append(unpack_remb_fci(packet.fci)[0])
+            await handle_rtcp(packet)
+
+        video._handle_rtcp_packet = heard  # type: ignore[method-assign]
         await asyncio.sleep(1.5)  # well past the publisher's first keyframe
         joined_at = time.monotonic()
         await client.join()
@@ -81,6 +90,11 @@ async def test_media_flows_both_ways_and_a_late_joiner_gets_a_keyframe(inprocess
             lambda: therapist.frames[("s1", "camera")] >= 10 and therapist.frames[("s1", "microphone")] >= 10
         )
         assert any(t >= joined_at for t in asked), "the server asked the publisher for a keyframe"
+        # The subscriber's bandwidth estimate (REMB) reaches the publisher's ingress, and the
+        # publisher hears REMB from the server.
+        ingress = call.services.sfu.rooms[call.session_id].members["t"].sources["camera"].ingress
+        assert ingress is not None
+        await client.wait_for(lambda: bool(ingress.downlink_estimates) and bool(rembs))
         assert close_to(mean_colour(client.last_video["t"]), RED)
         assert close_to(mean_colour(therapist.last_video["s1"]), GREEN)
         forwarded = call.services.sfu.forwarder.forwarded

@@ -53,6 +53,19 @@ def test_a_later_source_continues_the_line_and_its_stragglers_are_dropped() -> N
     )
 
 
+def test_a_long_stream_is_never_cut_off() -> None:
+    """Hours of packets: the sequence wraps many times, and every packet is still sent."""
+    rewriter = Rewriter(90000)
+    first = rewriter.map(60_000, 0)
+    assert first is not None
+    for n in range(1, 3 * SEQ_MOD):
+        out = rewriter.map((60_000 + n) % SEQ_MOD, n * 3000 % TS_MOD)
+        assert out is not None, n
+        assert out[0] == (first[0] + n) % SEQ_MOD
+    late = rewriter.map((60_000 + 3 * SEQ_MOD - 40) % SEQ_MOD, 0)
+    assert late is not None, "a late packet of the same source is still sent"
+
+
 def test_a_reordered_packet_does_not_move_the_line_back() -> None:
     rewriter = Rewriter(48000)
     rewriter.map(10, 0)

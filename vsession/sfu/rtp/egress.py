@@ -102,6 +102,7 @@ class Egress:
         old, self.downlink = self.downlink, downlink
         if old is not None:
             old.ingress.egresses.discard(self)
+            old.ingress.downlink_estimates.pop(self, None)
         self._rewriter.rebase()
         self._waiting_for_key = self.kind == "video"
         self._set_report(0, 0)  # NTP 0: no mapping until the new source's sender report

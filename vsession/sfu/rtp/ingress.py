@@ -57,7 +57,7 @@ class Ingress:
         self._streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
         self._nack = r._RTCRtpReceiver__nack_generator
         self._estimator = r._RTCRtpReceiver__remote_bitrate_estimator
-        self._estimates: dict[Egress, tuple[int, float]] = {}  # subscribers' REMB, and when
+        self.downlink_estimates: dict[Egress, tuple[int, float]] = {}  # subscribers' REMB, and when
         self._uplink: int | None = None  # the publisher leg's own estimate
         self._sent_remb: tuple[int, float] = (0, 0.0)
         self._pending: set[asyncio.Task[None]] = set()
@@ -144,16 +144,14 @@ class Ingress:
         """A subscriber's REMB: the publisher is told the lowest of these and its own leg's, so
         it never sends more than its slowest subscriber can take."""
         now = time.monotonic()
-        self._estimates[egress] = (bitrate, now)
+        self.downlink_estimates[egress] = (bitrate, now)
         sent, at = self._sent_remb
         if bitrate < sent and now - at >= REMB_INTERVAL:
             self._spawn(self._send_remb(None))
 
     async def _send_remb(self, ssrcs: list[int] | None) -> None:
         now = time.monotonic()
-        cap = [
-            b for e, (b, at) in self._estimates.items() if e in self.egresses and now - at < ESTIMATE_FRESH
-        ]
+        cap = [b for b, at in self.downlink_estimates.values() if now - at < ESTIMATE_FRESH]
         candidates = cap + ([self._uplink] if self._uplink is not None else [])
         rtcp_ssrc = self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
         if not candidates or rtcp_ssrc is None:
@@ -178,6 +176,7 @@ class Ingress:
             if egress.downlink is not None:
                 egress.downlink.end()
         self.egresses.clear()
+        self.downlink_estimates.clear()
         if self.tap is not None:
             self.tap.end()
             self.tap = None

@@ -43,13 +43,25 @@ def vp8_keyframe_start(payload: bytes) -> bool:
 class Rewriter:
     """Maps one source after another onto one outgoing sequence and timestamp line."""
 
-    __slots__ = ("_base", "_highest", "_last_at", "_last_ts", "_seq_offset", "_ts_offset", "clock_rate")
+    __slots__ = (
+        "_base",
+        "_highest",
+        "_in_highest",
+        "_last_at",
+        "_last_ts",
+        "_seq_offset",
+        "_ts_offset",
+        "clock_rate",
+    )
 
     def __init__(self, clock_rate: int) -> None:
         self.clock_rate = clock_rate
         self._seq_offset = 0
         self._ts_offset = 0
-        self._base: int | None = None  # the first incoming seq of the current source; None: rebase due
+        # Incoming sequence numbers of the current source, unwrapped (counting past 65535): its
+        # first and its highest so far. None: the next packet starts a new source.
+        self._base: int | None = None
+        self._in_highest = 0
         # Where the outgoing line stands: its highest seq so far, that packet's timestamp and when
         # it was sent. Random at first, as RFC 3550 asks (low half: aiortc's SRTP-wrap caution).
         self._highest = secrets.randbelow(HALF_SEQ) - 1
@@ -67,15 +79,19 @@ class Rewriter:
     def map(self, seq: int, ts: int) -> tuple[int, int] | None:
         """The outgoing (seq, timestamp) for an incoming packet; None for one from before the
         current source's first packet (it belongs to what this line has already left behind)."""
-        base = self._base
-        if base is None:
+        if self._base is None:
             now = time.monotonic()
             elapsed = 1 if self._last_at is None else max(1, round((now - self._last_at) * self.clock_rate))
-            self._base = base = seq
+            self._base = self._in_highest = seq
             self._seq_offset = (self._highest + 1 - seq) % SEQ_MOD
             self._ts_offset = (self._last_ts + elapsed - ts) % TS_MOD
-        elif (seq - base) % SEQ_MOD >= HALF_SEQ:
-            return None
+        else:
+            highest = self._in_highest
+            unwrapped = highest + (seq - highest + HALF_SEQ) % SEQ_MOD - HALF_SEQ
+            if unwrapped < self._base:
+                return None
+            if unwrapped > highest:
+                self._in_highest = unwrapped
         out_seq = (seq + self._seq_offset) % SEQ_MOD
         out_ts = (ts + self._ts_offset) % TS_MOD
         if (out_seq - self._highest) % SEQ_MOD < HALF_SEQ:
