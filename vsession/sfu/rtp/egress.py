@@ -53,6 +53,7 @@ class Egress:
         self._history = History() if self.kind == "video" else None
         self._rtx_seq = secrets.randbelow(1 << 15)
         self._waiting_for_key = True
+        self._source_ssrc: int | None = None
         self.packets = 0
         self.octets = 0
         self.retransmitted = 0
@@ -116,8 +117,15 @@ class Egress:
         extensions = self._extensions
         if extensions is None:
             return None  # not negotiated yet
+        if packet.ssrc != self._source_ssrc:
+            # The publisher's stream restarted under a new SSRC: a new stretch, as for a new source.
+            self._source_ssrc = packet.ssrc
+            self._rewriter.rebase()
+            self._waiting_for_key = self.kind == "video"
         if self._waiting_for_key:
             if not keyframe_start:
+                # Asked again while it waits (rate-limited): a lost PLI must not leave it dark.
+                self.request_keyframe()
                 return None
             self._waiting_for_key = False
         payload_type = self._payload_types.get(codec_name)
