@@ -14,7 +14,9 @@ from aiortc.rtcrtpparameters import (
 )
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unwrap_rtx
 
+from vsession.sfu.passthrough import Forwarded
 from vsession.sfu.rtp.egress import ABS_SEND_TIME, MID, egress_of
+from vsession.sfu.rtp.ingress import Ingress
 
 KEY = b"\x10\x00\x9d\x01\x2a"  # descriptor S=1 PID=0, then a frame whose P bit is 0
 DELTA = b"\x10\x01\x00\x00"
@@ -104,3 +106,39 @@ async def test_an_egress_rewrites_starts_on_keyframes_and_answers_nacks() -> Non
         assert sender._RTCRtpSender__packet_count == 3  # type: ignore[attr-defined]
     finally:
         await pc.close()
+
+
+async def test_a_failing_subscriber_does_not_end_the_publishers_connection() -> None:
+    """The ingress runs inside the publisher's DTLS receive loop: an error while forwarding to
+    one subscriber is counted and logged, never raised into that loop, and the others still get
+    the packet."""
+    publisher, subscriber = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        receiver = publisher.addTransceiver("video", direction="recvonly").receiver
+        ingress = Ingress(receiver, Forwarded())
+        vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=INCOMING_VP8)
+        receiver._RTCRtpReceiver__codecs[INCOMING_VP8] = vp8  # type: ignore[attr-defined]  # as receive() does
+        good, bad = (egress_of(subscriber.addTransceiver("video", direction="sendonly").sender) for _ in "ab")
+        sent: list[bytes] = []
+        for egress in (bad, good):
+            await egress.sender.send(parameters())
+
+            async def capture(data: bytes) -> None:
+                sent.append(data)
+
+            egress.sender.transport._send_rtp = capture  # type: ignore[method-assign]
+            ingress.egresses.add(egress)
+
+        def broken(*args: object) -> bytes:
+            raise RuntimeError("a bug in forwarding")
+
+        bad.forward = broken  # type: ignore[method-assign]
+        await receiver._handle_rtp_packet(incoming(1, 0, KEY), arrival_time_ms=0)
+        assert ingress.failures == 1
+        [only] = sent
+        assert parse(only).payload == KEY and parse(only).ssrc == good.ssrc, "the others still got it"
+        await receiver._handle_rtp_packet(incoming(2, 0, DELTA), arrival_time_ms=1)
+        assert ingress.failures == 2 and parse(sent[-1]).payload == DELTA
+    finally:
+        await publisher.close()
+        await subscriber.close()

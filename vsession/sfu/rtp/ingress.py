@@ -61,7 +61,7 @@ class Ingress:
         self._uplink: int | None = None  # the publisher leg's own estimate
         self._sent_remb: tuple[int, float] = (0, 0.0)
         self._pending: set[asyncio.Task[None]] = set()
-        self.dropped = 0
+        self.failures = 0  # packets whose forwarding raised (logged once)
         handle_rtcp: Callable[[AnyRtcpPacket], Awaitable[None]] = r._handle_rtcp_packet
 
         async def rtcp(packet: AnyRtcpPacket) -> None:
@@ -117,21 +117,34 @@ class Ingress:
         keyframe_start = name == "vp8" and vp8_keyframe_start(packet.payload)
         forwarded = self._forwarded
         for egress in tuple(self.egresses):
-            data = egress.forward(packet, name, keyframe_start)
-            if data is not None:
+            try:
+                data = egress.forward(packet, name, keyframe_start)
+                if data is None:
+                    continue
                 forwarded.packets += 1
                 forwarded.bytes += len(packet.payload)
-                try:
-                    await egress.sender.transport._send_rtp(data)
-                except ConnectionError:
-                    pass  # that subscriber's connection is going; the room will drop it
+                await egress.sender.transport._send_rtp(data)
+            except ConnectionError:
+                pass  # that subscriber's connection is going; the room will drop it
+            except Exception:
+                self._failed()
 
         tap = self.tap
         if tap is not None:
             if tap.subscriptions:
-                tap.add(packet, codec)
+                try:
+                    tap.add(packet, codec)
+                except Exception:
+                    self._failed()
             else:
                 self.tap = None  # the segment ended: no more depacketizing
+
+    def _failed(self) -> None:
+        # This runs inside the publisher's DTLS receive loop, which an exception would end: a bad
+        # packet must cost one subscriber one packet, not the publisher their whole connection.
+        self.failures += 1
+        if self.failures == 1:
+            log.exception("RTP relay: a packet could not be forwarded")
 
     def subscribe_frames(self) -> Subscription:
         """Encoded frames of this stream (for the recorder), from a side path that exists only
