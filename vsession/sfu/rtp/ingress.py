@@ -133,7 +133,7 @@ class Ingress:
         if tap is not None:
             if tap.subscriptions:
                 try:
-                    tap.add(packet, codec)
+                    tap.add(packet, codec, keyframe_start)
                 except Exception:
                     self._failed()
             else:

@@ -31,6 +31,7 @@ class FrameTap:
         else:
             self._buffer = JitterBuffer(capacity=512, is_video=True)
         self._timestamps = TimestampMapper()
+        self._started = kind == "audio"  # every Opus packet is a frame of its own
 
     def subscribe(self) -> Subscription:
         subscription = Subscription(self)
@@ -38,7 +39,13 @@ class FrameTap:
         subscription.request_keyframe()
         return subscription
 
-    def add(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+    def add(self, packet: RtpPacket, codec: RTCRtpCodecParameters, keyframe_start: bool) -> None:
+        if not self._started:
+            # Made mid-stream: the jitter buffer must start on a frame's first packet, or its
+            # first "frame" would be the tail of one (and could pass for a keyframe).
+            if not keyframe_start:
+                return
+            self._started = True
         try:
             # The jitter buffer reads the depayloaded bytes from the packet, as aiortc's receiver has it.
             packet._data = depayload(codec, packet.payload) if packet.payload else b""  # type: ignore[attr-defined]
