@@ -3,6 +3,7 @@ fail first and name it, instead of calls silently breaking."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import secrets
@@ -253,3 +254,53 @@ async def test_sender_hooks_the_rtp_relay_uses() -> None:
         and list(inspect.signature(TimestampMapper.map).parameters) == ["self", "timestamp"],
         "JitterBuffer.add(packet), TimestampMapper.map (the recorder's side path)",
     )
+
+
+# vsession/sfu/rtp/wire.py does what these do, without their coroutines: receiving (DTLS
+# transport's SRTP branch, then its RTP handler) and sending (protect, then the candidate pair's
+# socket). Any change to one means diffing it against wire.py before moving its hash.
+WIRE_SHA256 = {
+    "RTCDtlsTransport._recv_next": "998076720c05aa13faadff2dfa337f6964c171fa6791789a72693e1480c74102",
+    "RTCDtlsTransport._handle_rtp_data": "5def9061cc3da1f67db719e43b0b1ee242688f231eb963cf2cb5d9696abfc9e2",
+    "RTCDtlsTransport._send_rtp": "763b02bceb0b0ab9c08d87eb6c0852a404322aafd377d28ad4a719f7c790ed9d",
+    "StunProtocol.send_data": "8bfbce074a897482d13dba6bf49ff6f09e48f84327143b801a3a12d2e43de358",
+    "Connection.data_received": "5631b17fab717d6b9a956b775d6f5580a50c2419dc6ef693286a98355e98a253",
+}
+
+
+async def test_the_paths_the_rtp_relay_takes_without_coroutines() -> None:
+    for method in (
+        RTCDtlsTransport._recv_next,
+        RTCDtlsTransport._handle_rtp_data,
+        RTCDtlsTransport._send_rtp,
+        aioice.ice.StunProtocol.send_data,
+        aioice.ice.Connection.data_received,
+    ):
+        found = hashlib.sha256(source_of(method).encode()).hexdigest()
+        need(
+            found == WIRE_SHA256[method.__qualname__],
+            f"{method.__qualname__}: re-check vsession/sfu/rtp/wire.py",
+        )
+    need(
+        "self.receiver.data_received(data, self.local_candidate.component)"
+        in source_of(aioice.ice.StunProtocol.datagram_received),
+        "aioice hands datagrams to its Connection instance's data_received",
+    )
+    need(
+        "await self._queue.get()" in source_of(aioice.ice.Connection.recvfrom),
+        "Connection.recvfrom reads _queue",
+    )
+    need("self._nominated.get(component)" in source_of(aioice.ice.Connection.sendto), "Connection._nominated")
+    pc = RTCPeerConnection()
+    try:
+        transport = pc.addTransceiver("video", direction="recvonly").receiver.transport
+        for name in ("_state", "_rx_srtp", "_tx_srtp", "_rtp_router", "_rtp_header_extensions_map"):
+            need(hasattr(transport, name), f"RTCDtlsTransport.{name}")
+        connection = transport.transport._connection
+        need(isinstance(connection, aioice.ice.Connection), "RTCIceTransport._connection")
+        need(
+            isinstance(connection._queue, asyncio.Queue) and isinstance(connection._nominated, dict),
+            "aioice Connection._queue, _nominated",
+        )
+    finally:
+        await pc.close()

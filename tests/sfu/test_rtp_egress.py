@@ -81,10 +81,11 @@ async def test_an_egress_rewrites_starts_on_keyframes_and_answers_nacks() -> Non
 
         sent: list[bytes] = []
 
-        async def capture(data: bytes) -> None:
+        def capture(data: bytes) -> bool:
             sent.append(data)
+            return True
 
-        sender.transport._send_rtp = capture  # type: ignore[method-assign]
+        egress.transmit = capture  # type: ignore[method-assign]  # the socket, which needs a connection
         await sender._retransmit(out.sequence_number)  # what aiortc calls for each NACKed number
         await sender._retransmit((out.sequence_number + 100) % 65536)  # never sent: no answer
         [rtx] = sent
@@ -123,10 +124,11 @@ async def test_a_failing_subscriber_does_not_end_the_publishers_connection() -> 
         for egress in (bad, good):
             await egress.sender.send(parameters())
 
-            async def capture(data: bytes) -> None:
+            def capture(data: bytes) -> bool:
                 sent.append(data)
+                return True
 
-            egress.sender.transport._send_rtp = capture  # type: ignore[method-assign]
+            egress.transmit = capture  # type: ignore[method-assign]
             ingress.egresses.add(egress)
 
         def broken(*args: object) -> bytes:

@@ -95,6 +95,8 @@ async def test_media_flows_both_ways_and_a_late_joiner_gets_a_keyframe(inprocess
         ingress = call.services.sfu.rooms[call.session_id].members["t"].sources["camera"].ingress
         assert ingress is not None
         await client.wait_for(lambda: bool(ingress.downlink_estimates) and bool(rembs))
+        # The publisher's packets took the direct path (wire.py), not aiortc's queue.
+        assert ingress.queued == 0 and call.services.sfu.forwarder.forwarded.packets > 0
         assert close_to(mean_colour(client.last_video["t"]), RED)
         assert close_to(mean_colour(therapist.last_video["s1"]), GREEN)
         forwarded = call.services.sfu.forwarder.forwarded
@@ -114,18 +116,20 @@ async def test_a_subscribers_nacks_are_answered_from_the_servers_history(inproce
         await viewer.join()
         await publisher.join()
         await viewer.wait_for(lambda: viewer.frames[("s1", "camera")] >= 5)
-        pc = server_pc(call, "t")
-        transport = next(t.sender.transport for t in pc.getTransceivers() if t.sender.transport)
-        send_rtp = transport._send_rtp
+        # Loss on the server-to-viewer leg, as the viewer's transport sees it (after SRTP).
+        viewer_pc = await connected(viewer)
+        transport = next(t.receiver.transport for t in viewer_pc.getTransceivers())
+        handle_rtp = transport._handle_rtp_data
 
-        async def lossy(data: bytes) -> None:
+        async def lossy(data: bytes, arrival_time_ms: int) -> None:
             nonlocal dropped
-            if not is_rtcp(data) and dice.random() < 0.05:
+            if dice.random() < 0.05:
                 dropped += 1
                 return
-            await send_rtp(data)
+            await handle_rtp(data, arrival_time_ms)
 
-        transport._send_rtp = lossy  # type: ignore[method-assign]
+        transport._handle_rtp_data = lossy  # type: ignore[method-assign]
+        pc = server_pc(call, "t")
         before = viewer.frames[("s1", "camera")]
         await viewer.wait_for(lambda: viewer.frames[("s1", "camera")] >= before + 150, patience=40)
         assert dropped >= 10

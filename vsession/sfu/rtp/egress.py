@@ -2,7 +2,7 @@
 
 aiortc's sender keeps its SSRCs, its place in the SDP, RTCP routing and its RTCP task (SR, SDES,
 BYE); its own RTP loop waits on a SenderFeed that is never fed. The packets are written here,
-straight to the subscriber's DTLS transport. Hooks, per instance, guarded by
+straight to the subscriber's DTLS transport (wire.py). Hooks, per instance, guarded by
 tests/sfu/test_aiortc_internals.py:
 - `send` is wrapped to learn the negotiated payload types, mid and extension ids;
 - `_retransmit` (NACK) answers from this stream's own history, RTX-wrapped when negotiated;
@@ -25,6 +25,7 @@ from aiortc.rtp import RTCP_PSFB_APP, AnyRtcpPacket, RtcpPsfbPacket, RtpPacket, 
 
 from vsession.sfu.rtp.history import Extensions, History, rtx_packet, write
 from vsession.sfu.rtp.rewrite import SEQ_MOD, Rewriter
+from vsession.sfu.rtp.wire import send_now
 
 if TYPE_CHECKING:
     from vsession.sfu.rtp.ingress import Downlink
@@ -155,11 +156,12 @@ class Egress:
         if self._rtx_payload_type is not None:
             data = rtx_packet(data, header_size, self._rtx_payload_type, self._rtx_seq, self.rtx_ssrc)
             self._rtx_seq = (self._rtx_seq + 1) % SEQ_MOD
-        self.retransmitted += 1
-        try:
-            await self.sender.transport._send_rtp(data)
-        except ConnectionError:
-            pass
+        if self.transmit(data):
+            self.retransmitted += 1
+
+    def transmit(self, data: bytes) -> bool:
+        """Protect and send one packet to this subscriber now; False if their connection cannot."""
+        return send_now(self.sender.transport, data)
 
     def request_keyframe(self) -> None:
         downlink = self.downlink

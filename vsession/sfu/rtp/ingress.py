@@ -21,8 +21,10 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpRtpfbPacket,
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
@@ -34,6 +36,7 @@ from vsession.sfu.passthrough import Forwarded, Subscription
 from vsession.sfu.rtp.egress import Egress
 from vsession.sfu.rtp.rewrite import vp8_keyframe_start
 from vsession.sfu.rtp.tap import FrameTap
+from vsession.sfu.rtp.wire import send_now
 
 log = logging.getLogger("vsession.sfu")
 
@@ -60,8 +63,8 @@ class Ingress:
         self.downlink_estimates: dict[Egress, tuple[int, float]] = {}  # subscribers' REMB, and when
         self._uplink: int | None = None  # the publisher leg's own estimate
         self._sent_remb: tuple[int, float] = (0, 0.0)
-        self._pending: set[asyncio.Task[None]] = set()
         self.failures = 0  # packets whose forwarding raised (logged once)
+        self.queued = 0  # packets that came through aiortc's queue, not the direct path
         handle_rtcp: Callable[[AnyRtcpPacket], Awaitable[None]] = r._handle_rtcp_packet
 
         async def rtcp(packet: AnyRtcpPacket) -> None:
@@ -75,30 +78,29 @@ class Ingress:
         r._handle_rtp_packet = self.handle
 
     async def handle(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """What the DTLS transport calls (as RTCRtpReceiver._handle_rtp_packet) when the direct
+        receive path did not take the packet."""
+        self.queued += 1
+        self.handle_now(packet, arrival_time_ms)
+
+    def handle_now(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """One packet from the publisher, unprotected and parsed: forwarded before anything else."""
         receiver = self.receiver
         if not receiver._enabled:  # type: ignore[attr-defined]
             return
-        estimator = self._estimator
-        if estimator is not None and packet.extensions.abs_send_time is not None:
-            remb = estimator.add(
-                abs_send_time=packet.extensions.abs_send_time,
-                arrival_time_ms=arrival_time_ms,
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
-            )
-            if remb is not None:
-                self._uplink = remb[0]
-                await self._send_remb(remb[1])
-        self._active[packet.ssrc] = clock.current_datetime()
+        ssrc = packet.ssrc
+        self._active[ssrc] = clock.current_datetime()
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return
-        stats = self._streams.get(packet.ssrc)
+        stats = self._streams.get(ssrc)
         if stats is None:
-            stats = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stats = self._streams[ssrc] = StreamStatistics(codec.clockRate)
         stats.add(packet)
+        send_time = packet.extensions.abs_send_time
+        size = len(packet.payload) + packet.padding_size
         if is_rtx(codec):
-            original_ssrc = self._rtx_ssrc.get(packet.ssrc)
+            original_ssrc = self._rtx_ssrc.get(ssrc)
             apt = codec.parameters.get("apt")
             if (
                 original_ssrc is None
@@ -106,12 +108,10 @@ class Ingress:
                 or not isinstance(apt, int)
                 or apt not in self._codecs
             ):
-                return  # also RTX padding, the publisher's bandwidth probes
+                self._estimate(send_time, arrival_time_ms, size, ssrc)  # RTX padding: bandwidth probes
+                return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = self._codecs[apt]
-        nack = self._nack
-        if nack is not None and nack.add(packet):
-            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))  # type: ignore[attr-defined]
 
         name = codec.name.lower()
         keyframe_start = name == "vp8" and vp8_keyframe_start(packet.payload)
@@ -119,16 +119,21 @@ class Ingress:
         for egress in tuple(self.egresses):
             try:
                 data = egress.forward(packet, name, keyframe_start)
-                if data is None:
-                    continue
-                forwarded.packets += 1
-                forwarded.bytes += len(packet.payload)
-                await egress.sender.transport._send_rtp(data)
-            except ConnectionError:
-                pass  # that subscriber's connection is going; the room will drop it
+                if data is not None and egress.transmit(data):
+                    forwarded.packets += 1
+                    forwarded.bytes += len(packet.payload)
             except Exception:
                 self._failed()
 
+        # The publisher's side of RTCP, once the subscribers have their packet.
+        nack = self._nack
+        if nack is not None and nack.add(packet):
+            self._send_rtcp(
+                lambda rtcp_ssrc: RtcpRtpfbPacket(
+                    fmt=RTCP_RTPFB_NACK, ssrc=rtcp_ssrc, media_ssrc=packet.ssrc, lost=sorted(nack.missing)
+                )
+            )
+        self._estimate(send_time, arrival_time_ms, size, ssrc)
         tap = self.tap
         if tap is not None:
             if tap.subscriptions:
@@ -139,8 +144,19 @@ class Ingress:
             else:
                 self.tap = None  # the segment ended: no more depacketizing
 
+    def _estimate(self, send_time: int | None, arrival_time_ms: int, size: int, ssrc: int) -> None:
+        estimator = self._estimator
+        if estimator is None or send_time is None:
+            return
+        remb = estimator.add(
+            abs_send_time=send_time, arrival_time_ms=arrival_time_ms, payload_size=size, ssrc=ssrc
+        )
+        if remb is not None:
+            self._uplink = remb[0]
+            self._send_remb(remb[1])
+
     def _failed(self) -> None:
-        # This runs inside the publisher's DTLS receive loop, which an exception would end: a bad
+        # This runs inside the publisher's receive path, which an exception would end: a bad
         # packet must cost one subscriber one packet, not the publisher their whole connection.
         self.failures += 1
         if self.failures == 1:
@@ -160,28 +176,29 @@ class Ingress:
         self.downlink_estimates[egress] = (bitrate, now)
         sent, at = self._sent_remb
         if bitrate < sent and now - at >= REMB_INTERVAL:
-            self._spawn(self._send_remb(None))
+            self._send_remb(None)
 
-    async def _send_remb(self, ssrcs: list[int] | None) -> None:
+    def _send_remb(self, ssrcs: list[int] | None) -> None:
         now = time.monotonic()
         cap = [b for b, at in self.downlink_estimates.values() if now - at < ESTIMATE_FRESH]
         candidates = cap + ([self._uplink] if self._uplink is not None else [])
-        rtcp_ssrc = self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
-        if not candidates or rtcp_ssrc is None:
+        if not candidates:
             return
         if ssrcs is None:
             ssrcs = [s.source for s in self.receiver.getSynchronizationSources()]
         bitrate = min(candidates)
         self._sent_remb = (bitrate, now)
-        remb = RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs)
+        self._send_rtcp(
+            lambda rtcp_ssrc: RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs)
+            )
         )
-        await self.receiver._send_rtcp(remb)  # type: ignore[attr-defined]
 
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def _send_rtcp(self, make: Callable[[int], AnyRtcpPacket]) -> None:
+        """To the publisher, from the receiver's RTCP SSRC (none until negotiated: nothing sent)."""
+        rtcp_ssrc = self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+        if rtcp_ssrc is not None:
+            send_now(self.receiver.transport, bytes(make(rtcp_ssrc)))
 
     def close(self) -> None:
         """The source is gone: subscribers stop getting it, the recorder's side path ends."""

@@ -15,6 +15,7 @@ from vsession.sfu.forwarding import Source
 from vsession.sfu.passthrough import Forwarded, PassthroughRelay, Subscription
 from vsession.sfu.rtp.egress import egress_of
 from vsession.sfu.rtp.ingress import Downlink, Ingress
+from vsession.sfu.rtp.wire import receive_directly
 
 
 def ingress_of(receiver: RTCRtpReceiver, forwarded: Forwarded) -> Ingress:
@@ -26,15 +27,20 @@ def ingress_of(receiver: RTCRtpReceiver, forwarded: Forwarded) -> Ingress:
 
 
 class RtpRelay(PassthroughRelay):
-    def __init__(self) -> None:
+    def __init__(self, direct: bool = True) -> None:
         super().__init__()
         self._made: Downlink | None = None  # subscribe()'s track, until prepare_sender takes it
+        self._direct = direct  # publishers' SRTP handled as it arrives (wire.py), not queued
 
     def prepare_receiver(self, receiver: RTCRtpReceiver) -> None:
         ingress_of(receiver, self.forwarded)
 
     def add_source(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Source:
         ingress = ingress_of(receiver, self.forwarded)
+        if self._direct:
+            # Now, not in prepare_receiver: the answer that made the track has settled BUNDLE,
+            # which replaces a receiver's transport with the bundle's.
+            receive_directly(receiver.transport)
         return Source(track, receiver, ingress.keyframes, ingress=ingress)
 
     def subscribe(self, source: Source) -> MediaStreamTrack:
