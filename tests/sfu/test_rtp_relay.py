@@ -15,7 +15,7 @@ from typing import Any
 
 import av
 from aiortc import AudioStreamTrack, RTCPeerConnection
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, is_rtcp, unpack_remb_fci
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpSrPacket, RtpPacket, is_rtcp, unpack_remb_fci
 
 from tests.support.call_client import CallClient
 from tests.support.inprocess import InProcessCall
@@ -80,6 +80,16 @@ async def test_media_flows_both_ways_and_a_late_joiner_gets_a_keyframe(inprocess
             await handle_rtcp(packet)
 
         video._handle_rtcp_packet = heard  # type: ignore[method-assign]
+        published: dict[int, int] = {}  # the publisher's SRs: NTP time -> RTP timestamp
+        send_rtcp = video._send_rtcp
+
+        async def reports(packets: list[Any]) -> None:
+            for packet in packets:
+                if isinstance(packet, RtcpSrPacket):
+                    published[packet.sender_info.ntp_timestamp] = packet.sender_info.rtp_timestamp
+            await send_rtcp(packets)
+
+        video._send_rtcp = reports  # type: ignore[method-assign]
         await asyncio.sleep(1.5)  # well past the publisher's first keyframe
         joined_at = time.monotonic()
         await client.join()
@@ -99,6 +109,24 @@ async def test_media_flows_both_ways_and_a_late_joiner_gets_a_keyframe(inprocess
         assert ingress.queued == 0 and call.services.sfu.forwarder.forwarded.packets > 0
         assert close_to(mean_colour(client.last_video["t"]), RED)
         assert close_to(mean_colour(therapist.last_video["s1"]), GREEN)
+
+        # The subscriber's SR carries the publisher's NTP time and the same instant in the
+        # subscriber's timestamps: its audio and video keep the publisher's common clock.
+        received: list[tuple[int, int]] = []
+        client_pc = await connected(client)
+        for transceiver in client_pc.getTransceivers():
+            receiver_rtcp = transceiver.receiver._handle_rtcp_packet
+
+            async def sr(packet: Any, original: Any = receiver_rtcp) -> None:
+                if isinstance(packet, RtcpSrPacket) and packet.sender_info.ntp_timestamp:
+                    received.append((packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp))
+                await original(packet)
+
+            transceiver.receiver._handle_rtcp_packet = sr  # type: ignore[method-assign]
+        [egress] = [e for e in egresses(server_pc(call, "s1")) if e.kind == "video"]
+        await client.wait_for(lambda: any(ntp in published for ntp, _ in received))
+        ntp, rtp = next((ntp, rtp) for ntp, rtp in received if ntp in published)
+        assert rtp == egress._rewriter.timestamp(published[ntp])
         forwarded = call.services.sfu.forwarder.forwarded
         assert forwarded.packets > 0 and forwarded.bytes > forwarded.packets
     finally:
