@@ -20,11 +20,12 @@ COPY pyproject.toml /src/
 RUN python3 -c "import tomllib; print(*tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
         > /tmp/requirements.txt \
     && /opt/vsession/bin/pip install -r /tmp/requirements.txt
-# The package only, without the test extras.
+# The package only, without the test extras; then nothing is left to install packages with.
 COPY README.md /src/
 COPY vsession /src/vsession
 COPY web /src/web
-RUN /opt/vsession/bin/pip install /src
+RUN /opt/vsession/bin/pip install /src \
+    && /opt/vsession/bin/pip uninstall --yes pip setuptools
 
 FROM ${BASE}
 RUN apt-get update \

@@ -268,6 +268,16 @@ def status(pid: int) -> dict[str, str]:
     return {name: value.strip() for name, _, value in (line.partition(":") for line in lines)}
 
 
+def kill_tree(process: subprocess.Popen[str]) -> None:
+    """SIGKILL `buildah run` and everything below it: killed alone it would leave the command
+    running, holding its output pipe open."""
+    for pid in descendants(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.kill()
+    process.wait()
+
+
 def stop(pid: int, process: subprocess.Popen[str]) -> int:
     """SIGTERM the server itself (so it shuts down gracefully), then wait for `buildah run`."""
     with contextlib.suppress(ProcessLookupError):
@@ -275,8 +285,7 @@ def stop(pid: int, process: subprocess.Popen[str]) -> int:
     try:
         return process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        kill_tree(process)
         raise
 
 
