@@ -42,6 +42,7 @@ DEBIAN: dict[str, str] = {
     "buildah": "buildah",  # builds and runs the real Dockerfile (no Docker engine here)
     "podman": "podman",  # imports the debootstrapped root as debian:bookworm-slim
     "tar": "tar",  # packs that root for `podman import`
+    "nice": "coreutils",  # the image build runs at a lower priority than the calls beside it
 }
 
 
