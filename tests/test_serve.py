@@ -116,7 +116,16 @@ def test_a_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     (line,) = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # JSON: the logs
-    assert line.startswith("vsession: cannot listen: Address already in use") and port in line
+    assert line == f"vsession: cannot listen on 127.0.0.1:{port} (host/port): Address already in use"
+
+
+def test_an_unreadable_key_folder_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "data" / "keys" / "totp-secrets.key").mkdir(parents=True)  # a folder, not a key file
+    result = run_vsession("serve", "--data-dir", tmp_path / "data", "--port", "0", timeout=30)
+    assert result.returncode == 2
+    assert result.stdout.count("\n") == 1  # the recording line only: no URL, it never served
+    (line,) = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert line.startswith("vsession: cannot start: ") and "totp-secrets.key" in line
 
 
 def stock_key(folder: Path) -> tuple[Path, str]:

@@ -134,7 +134,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from vsession.serve import serve
+    from vsession.serve import StartupFailed, serve
 
     logs.setup(settings.log_level)
     # The admin sees at once whether consent can lead to a recording, and for which key.
@@ -143,9 +143,8 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger(__name__).info(status)
     try:
         await serve(settings, on_ready=announce_first_setup)
-    except OSError as exc:
-        # Start-up's binds (the site, /metrics): one line, not a traceback.
-        print(f"vsession: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+    except StartupFailed as exc:
+        print(f"vsession: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,23 @@ from vsession.tls import ssl_context
 OnReady = Callable[[web.Application, Settings], Awaitable[None]]
 
 
+class StartupFailed(Exception):
+    """The server could not start (a bind, the key folder, the database): one line for the admin."""
+
+
+def _listen(
+    bind: Callable[[tuple[str, int]], socket.socket], address: tuple[str, int], name: str
+) -> socket.socket:
+    try:
+        return bind(address)
+    except OSError as exc:
+        host, port = address
+        reason = (
+            os.strerror(exc.errno) if exc.errno else str(exc)
+        )  # without create_server's repeat of the address
+        raise StartupFailed(f"cannot listen on {host}:{port} ({name}): {reason}") from None
+
+
 async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
     # Handle signals from the start: a script that reads the URL line and stops the server at
     # once must get a graceful shutdown, not the default "killed by SIGTERM" mid-start-up.
@@ -30,13 +48,20 @@ async def serve(settings: Settings, on_ready: OnReady | None = None) -> None:
     # The metrics address before the public one: a clash between the two fails here, before
     # anything is served, rather than leaving /metrics where the public could reach it.
     address = settings.metrics_address
-    metrics_sock = metrics.bind(address) if address is not None else None
+    metrics_sock = _listen(metrics.bind, address, "metrics_bind") if address is not None else None
     # Bind first, so `--port 0` resolves to a real port before the app learns its origin.
-    sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+    sock = _listen(socket.create_server, (settings.host, settings.port), "host/port")
     settings = dataclasses.replace(settings, port=sock.getsockname()[1])
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=AccessLogger, handle_signals=False)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except (OSError, RuntimeError) as exc:
+        # Opening the database and the key files (vsession/services.py says what is wrong).
+        sock.close()
+        if metrics_sock is not None:
+            metrics_sock.close()
+        raise StartupFailed(f"cannot start: {exc}") from None
     site = web.SockSite(runner, sock, ssl_context=ssl_context(settings))
     await site.start()
     metrics_runner = await metrics.start(app, metrics_sock) if metrics_sock is not None else None

@@ -69,12 +69,17 @@ class Services:
 async def open_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     db = await open_database(settings)
-    audit_key = load_or_create_key(audit_key_path(settings))
-    personal = SecretBox(await _personal_key(settings, db))
-    await seal_legacy(db, personal)
-    await reduce_legacy(db, audit_key, personal)
+    try:
+        audit_key = load_or_create_key(audit_key_path(settings))
+        personal = SecretBox(await _personal_key(settings, db))
+        await seal_legacy(db, personal)
+        await reduce_legacy(db, audit_key, personal)
+        box = SecretBox(load_or_create_key(totp_key_path(settings)))
+    except BaseException:
+        # An open database's thread would keep the process alive after the error.
+        await db.close()
+        raise
     audit = AuditLog(audit_key, clock, personal)
-    box = SecretBox(load_or_create_key(totp_key_path(settings)))
     auth = AuthContext(settings, db, audit, clock, box)
     recordings = Recordings(settings, db, audit, clock)
     sfu = open_sfu(settings, Records(db, audit, clock), recordings)
@@ -92,7 +97,6 @@ async def _personal_key(settings: Settings, db: Database) -> bytes:
             " OR EXISTS (SELECT 1 FROM audit_personal)"
         )
         if row is not None and row[0]:
-            await db.close()
             raise RuntimeError(
                 f"key file {path} is missing, and the database holds data sealed with it:"
                 " restore the key folder (see README, 'What lives where')"
