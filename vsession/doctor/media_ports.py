@@ -7,20 +7,16 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 
-import aioice.ice
-
 from vsession.config import Settings
 from vsession.doctor.findings import Finding, ok, problem, warn
+from vsession.sfu import ice
 
 CHECK = "media ports"
 
 
 def host_addresses(settings: Settings) -> list[str]:
-    """The addresses the server's ICE agent binds: aioice's list, plus loopback with ice_loopback."""
-    addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True)
-    if settings.ice_loopback and "127.0.0.1" not in addresses:
-        addresses.append("127.0.0.1")
-    return addresses
+    """The addresses the server's ICE agent binds (whatever an earlier create_app in this process set)."""
+    return ice.host_addresses(use_ipv4=True, use_ipv6=True, loopback=settings.ice_loopback)
 
 
 def taken_ports(ports: range, addresses: Sequence[str]) -> list[tuple[str, int]]:

@@ -52,12 +52,19 @@ def browser_ice_servers(settings: Settings, who: str, now: float) -> list[dict[s
     return servers
 
 
+def host_addresses(use_ipv4: bool, use_ipv6: bool, loopback: bool) -> list[str]:
+    """The addresses the server's ICE agent gathers on: aioice's, plus 127.0.0.1 with `loopback`."""
+    addresses = _original_host_addresses(use_ipv4, use_ipv6)
+    if loopback and use_ipv4 and "127.0.0.1" not in addresses:
+        return [*addresses, "127.0.0.1"]
+    return addresses
+
+
 def offer_loopback(enabled: bool) -> None:
     """aioice never gathers 127.0.0.1. On a host with only loopback (CI sandboxes, tests) that leaves
     no usable candidate, so this adds it. Relies on aioice.ice.get_host_addresses, guarded by a test."""
 
     def with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        addresses = _original_host_addresses(use_ipv4, use_ipv6)
-        return [*addresses, "127.0.0.1"] if use_ipv4 and "127.0.0.1" not in addresses else addresses
+        return host_addresses(use_ipv4, use_ipv6, loopback=True)
 
     aioice.ice.get_host_addresses = with_loopback if enabled else _original_host_addresses
