@@ -76,19 +76,10 @@ if str(REPO) not in sys.path:
 
 # Imported as bench_relay imports them (this folder is on sys.path when a script here runs), so the
 # replayed tracks are the very classes relay_load's client looks for.
-from bench_relay import (  # noqa: E402
-    CORES,
-    FELL_BEHIND,
-    Sample,
-    busy_cores,
-    cpu_seconds,
-    git_version,
-    on_sigterm,
-    prepare_sessions,
-    rss_bytes,
-    take_sample,
-    wait_for_quiet,
-)
+from bench_common import git_version, on_sigterm  # noqa: E402
+from bench_sampling import CORES, Sample, busy_cores, cpu_seconds, rss_bytes, take_sample, wait_for_quiet  # noqa: E402
+from bench_step import FELL_BEHIND  # noqa: E402
+from bench_targets import prepare_sessions  # noqa: E402
 from relay_load import Clip, EncodedCallClient, ParticipantSpec, StampedVideoTrack, pin_video_bitrate  # noqa: E402
 from replay_media import EncodedMedia, PacketTally, ReplayAudioTrack, ReplayVideoTrack, encode_media  # noqa: E402
 

@@ -17,8 +17,9 @@ Audio: aiortc's AudioStreamTrack (Opus, 20 ms frames of silence, 50 packets a se
 That is the full load (`--load full`). Under the light load (`--load light`,
 `light_participant_process`) a participant replays VP8 and Opus encoded once by the parent and
 counts the encoded frames it receives without decoding them (scripts/replay_media.py): the server
-sees the same kind of streams, the participant costs a fraction of the CPU, and no latency is
-measured. There is no direct pair under the light load.
+sees the same kind of streams and the participant costs a fraction of the CPU. Its delay, video
+and audio, comes from logs of what was sent and received (scripts/bench_delay.py), and the light
+direct pair (`light_direct_process`) is its baseline.
 
 All times are `time.monotonic()`: Linux's CLOCK_MONOTONIC is one clock for every process on the
 machine and, unlike the wall clock, never jumps, so a stamp made in one process can be subtracted
@@ -57,10 +58,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from replay_media import EncodedMedia, PacketTally, ReplayAudioTrack, ReplayVideoTrack  # noqa: E402
+from bench_delay import FrameLog, Identifier  # noqa: E402
+from encoded_receive import receive_encoded  # noqa: E402
+from logged_replay import LoggedAudioTrack, LoggedVideoTrack  # noqa: E402
+from replay_media import EncodedMedia, PacketTally, ReplayVideoTrack  # noqa: E402
 
+# A plain aiortc client of our signalling, with no pytest in it (nor in what it imports).
 from tests.support.call_client import CallClient  # noqa: E402
-from vsession.sfu.passthrough import PassthroughRelay  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 CLIP_SOURCE = f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS},noise=alls=8:allf=t"
@@ -192,6 +196,9 @@ class Recording:
     video_bytes: list[tuple[float, int]] = field(default_factory=list)
     bad: list[str] = field(default_factory=list)
     keyframe_requests: int = 0
+    # Light load only: what this participant sent and which frames arrived (scripts/bench_delay.py).
+    sent: FrameLog = field(default_factory=FrameLog)
+    arrived: FrameLog = field(default_factory=FrameLog)
 
 
 class Probe:
@@ -230,17 +237,17 @@ class ParticipantSpec:
 def participant_process(spec: ParticipantSpec, control: Connection, video_bps: int) -> None:
     """Process entry point. Says ("ready",) once the other party's video and audio arrive, then
     sends its Recording when the parent says "stop" (or closes the pipe)."""
-    _setup_worker(video_bps)
+    setup_worker(video_bps)
     asyncio.run(_participant(spec, control))
 
 
 def direct_process(name: str, offerer: bool, control: Connection, link: Connection, video_bps: int) -> None:
     """Process entry point for one half of a direct pair; `link` carries the SDP to the other half."""
-    _setup_worker(video_bps)
+    setup_worker(video_bps)
     asyncio.run(_direct(name, offerer, control, link))
 
 
-def _setup_worker(video_bps: int) -> None:
+def setup_worker(video_bps: int) -> None:
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pin_video_bitrate(video_bps)
@@ -270,9 +277,9 @@ async def _participant(spec: ParticipantSpec, control: Connection) -> None:
     except Exception as exc:  # reported to the parent, which prints it
         probe.recording.error = f"join failed: {exc!r}"
     try:
-        await _serve(control, probe, lambda: client.pc)
+        await serve(control, probe, lambda: [client.pc])
     finally:
-        await _quietly(client.close())
+        await quietly(client.close())
 
 
 def light_participant_process(spec: ParticipantSpec, control: Connection, media: EncodedMedia) -> None:
@@ -295,9 +302,8 @@ class EncodedCallClient(CallClient):
         # not run yet. Check it anyway, so a change in aiortc shows instead of silently decoding.
         assert self.pc is not None
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
-        if receiver._RTCRtpReceiver__started:  # type: ignore[attr-defined]
+        if not receive_encoded(receiver):
             self.late_receivers.append(track.kind)
-        PassthroughRelay().prepare_receiver(receiver)
         super()._track(track)
 
     async def _answer(self, offer: dict[str, Any]) -> None:
@@ -308,31 +314,48 @@ class EncodedCallClient(CallClient):
                 transceiver.sender.track.attach(transceiver.sender)
 
 
+class LightReceiver:
+    """A light participant's receiving side: counts, checks and identifies encoded frames, into
+    the probe's recording (its lists are the tally's, so readiness and the parent's fps see them)."""
+
+    def __init__(self, probe: Probe, media: EncodedMedia) -> None:
+        self.tally = PacketTally()
+        self.identifier = Identifier(media)
+        recording = probe.recording
+        recording.video, recording.audio = self.tally.video, self.tally.audio
+        recording.keyframes, recording.video_bytes = self.tally.keyframes, self.tally.video_bytes
+        recording.bad, recording.arrived = self.tally.bad, self.identifier.log
+
+    def on_packet(self, kind: str, packet: Any) -> None:
+        self.tally.on_packet(kind, packet)
+        self.identifier.on_packet(kind, packet)
+
+
+def logged_tracks(media: EncodedMedia, probe: Probe) -> tuple[LoggedVideoTrack, LoggedAudioTrack]:
+    return LoggedVideoTrack(media, probe.recording.sent), LoggedAudioTrack(media, probe.recording.sent)
+
+
 async def _light_participant(spec: ParticipantSpec, control: Connection, media: EncodedMedia) -> None:
     probe = Probe(spec.name)
-    tally = PacketTally()
-    video = ReplayVideoTrack(media)
+    receiver = LightReceiver(probe, media)
+    video, audio = logged_tracks(media, probe)
 
     def on_frame(peer: str, source: str, packet: Any) -> None:
         if peer == spec.other:
-            tally.on_packet("video" if source in ("camera", "screen") else "audio", packet)
+            receiver.on_packet("video" if source in ("camera", "screen") else "audio", packet)
 
-    tracks: dict[str, MediaStreamTrack] = {"camera": video, "microphone": ReplayAudioTrack(media)}
+    tracks: dict[str, MediaStreamTrack] = {"camera": video, "microphone": audio}
     client = EncodedCallClient(spec.ws_url, spec.headers, tracks, on_frame=on_frame)
-    # The probe's lists are the tally's, so readiness and the parent's fps see the packets.
-    probe.recording.video, probe.recording.audio = tally.video, tally.audio
-    probe.recording.keyframes, probe.recording.video_bytes = tally.keyframes, tally.video_bytes
-    probe.recording.bad = tally.bad
     try:
         await client.join()
     except Exception as exc:
         probe.recording.error = f"join failed: {exc!r}"
     try:
-        await _serve(
-            control, probe, lambda: client.pc, before_report=lambda: _light_report(client, video, probe)
+        await serve(
+            control, probe, lambda: [client.pc], before_report=lambda: _light_report(client, video, probe)
         )
     finally:
-        await _quietly(client.close())
+        await quietly(client.close())
 
 
 def _light_report(client: EncodedCallClient, video: ReplayVideoTrack, probe: Probe) -> None:
@@ -341,24 +364,55 @@ def _light_report(client: EncodedCallClient, video: ReplayVideoTrack, probe: Pro
         probe.recording.bad.append(f"receivers already started when prepared: {client.late_receivers}")
 
 
-async def _direct(name: str, offerer: bool, control: Connection, link: Connection) -> None:
+def light_direct_process(
+    name: str, offerer: bool, control: Connection, link: Connection, media: EncodedMedia
+) -> None:
+    """Process entry point for one half of the light load's direct pair (the delay baseline)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(_direct(name, offerer, control, link, media))
+
+
+async def _direct(
+    name: str, offerer: bool, control: Connection, link: Connection, media: EncodedMedia | None = None
+) -> None:
     probe = Probe(name)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     readers: list[asyncio.Task[None]] = []
-    pc.on("track", lambda track: readers.append(asyncio.create_task(_consume(track, probe))))
+    tracks: list[MediaStreamTrack]
+    if media is None:
+        tracks = [AudioStreamTrack(), StampedVideoTrack(Clip())]
+        pc.on("track", lambda track: readers.append(asyncio.create_task(consume(track, probe))))
+    else:
+        video, audio = logged_tracks(media, probe)
+        tracks = [audio, video]
+        receiver = LightReceiver(probe, media)
+
+        def on_track(track: MediaStreamTrack) -> None:
+            rtp = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+            if not receive_encoded(rtp):
+                probe.recording.bad.append(f"{track.kind} receiver already started when prepared")
+            readers.append(asyncio.create_task(consume_encoded(track, receiver)))
+
+        pc.on("track", on_track)
     try:
-        await _connect_direct(pc, offerer, link)
+        await _connect_direct(pc, offerer, link, tracks)
+        if media is not None:
+            for transceiver in pc.getTransceivers():
+                if isinstance(transceiver.sender.track, ReplayVideoTrack):
+                    transceiver.sender.track.attach(transceiver.sender)
     except Exception as exc:
         probe.recording.error = f"direct connection failed: {exc!r}"
     try:
-        await _serve(control, probe, lambda: pc)
+        await serve(control, probe, lambda: [pc])
     finally:
         for task in readers:
             task.cancel()
-        await _quietly(pc.close())
+        await quietly(pc.close())
 
 
-async def _connect_direct(pc: RTCPeerConnection, offerer: bool, link: Connection) -> None:
+async def _connect_direct(
+    pc: RTCPeerConnection, offerer: bool, link: Connection, tracks: list[MediaStreamTrack]
+) -> None:
     """Offer/answer over the pipe. ICE gathering completes before setLocalDescription returns, so
     one message each way is all the signalling needed."""
     # The server offers 127.0.0.1 when ice_loopback is on; do the same here so the pair also
@@ -367,10 +421,9 @@ async def _connect_direct(pc: RTCPeerConnection, offerer: bool, link: Connection
 
     offer_loopback(True)
     loop = asyncio.get_running_loop()
-    tracks = [AudioStreamTrack(), StampedVideoTrack(Clip())]
     if offerer:
         for track in tracks:
-            _prefer(pc.addTransceiver(track, direction="sendrecv"))
+            prefer_codecs(pc.addTransceiver(track, direction="sendrecv"))
         await pc.setLocalDescription(await pc.createOffer())
         link.send(pc.localDescription.sdp)
         answer = await loop.run_in_executor(None, link.recv)
@@ -384,26 +437,33 @@ async def _connect_direct(pc: RTCPeerConnection, offerer: bool, link: Connection
         link.send(pc.localDescription.sdp)
 
 
-def _prefer(transceiver: Any) -> None:
+def prefer_codecs(transceiver: Any) -> None:
     """VP8 and Opus, as the server negotiates, so the direct pair does the same coding work."""
     wanted = {"video": "video/VP8", "audio": "audio/opus"}[transceiver.kind]
     codecs = RTCRtpSender.getCapabilities(transceiver.kind).codecs
     transceiver.setCodecPreferences([c for c in codecs if c.mimeType in (wanted, f"{transceiver.kind}/rtx")])
 
 
-async def _consume(track: MediaStreamTrack, probe: Probe) -> None:
+async def consume(track: MediaStreamTrack, probe: Probe) -> None:
     with contextlib.suppress(MediaStreamError):
         while True:
             probe.on_frame(await track.recv())
 
 
-async def _serve(
+async def consume_encoded(track: MediaStreamTrack, receiver: LightReceiver) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            receiver.on_packet(track.kind, await track.recv())
+
+
+async def serve(
     control: Connection,
     probe: Probe,
-    pc: Callable[[], RTCPeerConnection | None],
+    pcs: Callable[[], list[RTCPeerConnection | None]],
     before_report: Callable[[], None] | None = None,
 ) -> None:
-    """Run until the parent says stop, then hand it the recording."""
+    """Run until the parent says stop, then hand it the recording. `pcs` gives the participant's
+    peer connections (one for vsession, a publisher and a subscriber for Janus)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -413,7 +473,7 @@ async def _serve(
         stop.set()
 
     loop.add_reader(control.fileno(), on_control)  # a "stop" message, or EOF if the parent died
-    stats = asyncio.create_task(_poll_stats(pc, probe.recording))
+    stats = asyncio.create_task(_poll_stats(pcs, probe.recording))
     announced = False
     while not stop.is_set():
         if not announced and probe.receiving:
@@ -422,33 +482,35 @@ async def _serve(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.1)
     stats.cancel()
-    await _sample_stats(pc(), probe.recording)
+    await _sample_stats(pcs(), probe.recording)
     if before_report is not None:
         before_report()
     with contextlib.suppress(OSError, EOFError):
         control.send(probe.recording)
 
 
-async def _poll_stats(pc: Callable[[], RTCPeerConnection | None], recording: Recording) -> None:
+async def _poll_stats(pcs: Callable[[], list[RTCPeerConnection | None]], recording: Recording) -> None:
     while True:
-        await _sample_stats(pc(), recording)
+        await _sample_stats(pcs(), recording)
         await asyncio.sleep(1.0)
 
 
-async def _sample_stats(pc: RTCPeerConnection | None, recording: Recording) -> None:
-    """Bytes of video sent (RTP payload and headers) and bytes received on the transport (all
+async def _sample_stats(pcs: list[RTCPeerConnection | None], recording: Recording) -> None:
+    """Bytes of video sent (RTP payload and headers) and bytes received on the transports (all
     media, RTCP and SRTP overhead), for the bitrate columns."""
-    if pc is None or pc.connectionState == "closed":
-        return
-    try:
-        report = await pc.getStats()
-    except Exception:  # stats are a nicety; a connection in flux must not end the run
-        return
-    sent = sum(s.bytesSent for s in report.values() if s.type == "outbound-rtp" and s.kind == "video")
-    received = sum(s.bytesReceived for s in report.values() if s.type == "transport")
+    sent = received = 0
+    for pc in pcs:
+        if pc is None or pc.connectionState == "closed":
+            return
+        try:
+            report = await pc.getStats()
+        except Exception:  # stats are a nicety; a connection in flux must not end the run
+            return
+        sent += sum(s.bytesSent for s in report.values() if s.type == "outbound-rtp" and s.kind == "video")
+        received += sum(s.bytesReceived for s in report.values() if s.type == "transport")
     recording.stats.append((time.monotonic(), sent, received))
 
 
-async def _quietly(closing: Any) -> None:
+async def quietly(closing: Any) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(closing, 5)

@@ -73,23 +73,14 @@ if str(REPO) not in sys.path:
 
 # Imported as bench_record imports them (this folder is on sys.path when a script here runs), so the
 # replayed tracks are the very classes relay_load's client looks for.
+from bench_common import git_version, log_tail, on_sigterm  # noqa: E402
 from bench_record import (  # noqa: E402
     LagLog,
     Participants,
     consent,
 )
-from bench_relay import (  # noqa: E402
-    CORES,
-    FPS_FLOOR,
-    Sample,
-    busy_cores,
-    git_version,
-    log_tail,
-    on_sigterm,
-    rss_bytes,
-    take_sample,
-    wait_for_quiet,
-)
+from bench_sampling import CORES, Sample, busy_cores, rss_bytes, take_sample, wait_for_quiet  # noqa: E402
+from bench_step import FPS_FLOOR  # noqa: E402
 from relay_load import EncodedCallClient, ParticipantSpec  # noqa: E402
 from replay_media import EncodedMedia, PacketTally, ReplayAudioTrack, ReplayVideoTrack, encode_media  # noqa: E402
 
