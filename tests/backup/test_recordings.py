@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.consent_calls import (
-    record_with_consent,
+    record_once,
     recordings,
     sha256_of,
-    start_call,
-    wait_state,
 )
 from vsession.recording import age
 
@@ -41,15 +39,7 @@ def manifest(backup: Path, identity: Path) -> list[dict[str, Any]]:
 async def test_recordings_are_listed_not_copied_and_restore_says_what_to_copy(
     inprocess_call: Any, tmp_path: Path, cli: Cli
 ) -> None:
-    rec = await start_call(inprocess_call, tmp_path, clients=1)
-    t, s1 = rec.peers["t"], rec.peers["s1"]
-    try:
-        await record_with_consent(t, s1)
-        await t.wait_for(lambda: t.frames[("s1", "camera")] > 40)
-        await t.send({"type": "record", "action": "stop"})
-        await wait_state(t, "stopped")
-    finally:
-        await rec.close()
+    rec = await record_once(inprocess_call, tmp_path)
     settings = rec.services.settings
     [row] = await recordings(rec.services)
     path = settings.data_dir / "recordings" / row["file_name"]

@@ -14,11 +14,9 @@ from tests.support.cli import run_vsession as vsession
 from tests.support.consent_calls import (
     audit,
     audit_intact,
-    record_with_consent,
+    record_once,
     recordings,
     sha256_of,
-    start_call,
-    wait_state,
 )
 
 PLAIN = os.urandom(200_000)  # three full 64 KiB chunks and a short final one
@@ -101,22 +99,9 @@ def test_verify_and_decrypt_accept_stock_age_files_and_call_a_modified_one_tampe
     assert wrong.returncode == 2 and wrong.stdout == ""
 
 
-async def record_once(inprocess_call: Any, tmp_path: Path) -> tuple[Any, Path]:
-    """A real call, one consented segment; returns the services and the identity file."""
-    rec = await start_call(inprocess_call, tmp_path, clients=1)
-    t, s1 = rec.peers["t"], rec.peers["s1"]
-    try:
-        await record_with_consent(t, s1)
-        await t.wait_for(lambda: t.frames[("s1", "camera")] > 40)
-        await t.send({"type": "record", "action": "stop"})
-        await wait_state(t, "stopped")
-    finally:
-        await rec.close()
-    return rec.services, rec.identity
-
-
 async def test_list_verify_and_delete_a_recording_made_in_a_call(inprocess_call: Any, tmp_path: Path) -> None:
-    services, identity = await record_once(inprocess_call, tmp_path)
+    rec = await record_once(inprocess_call, tmp_path)
+    services, identity = rec.services, rec.identity
     data_dir = str(services.settings.data_dir)
     [row] = await recordings(services)
     path = services.settings.data_dir / "recordings" / row["file_name"]

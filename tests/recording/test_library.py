@@ -23,9 +23,8 @@ from tests.support.clock import ShiftedClock
 from tests.support.consent_calls import (
     audit,
     audit_intact,
-    record_with_consent,
+    record_a_segment,
     recordings,
-    wait_state,
 )
 from tests.support.media import ColourTrack
 from vsession.app import create_app
@@ -79,10 +78,7 @@ async def record(origin: str, therapist: Agent, session_id: str, client: Agent) 
         await t.join()
         await s1.join()
         await t.wait_for(lambda: t.frames[("s1", "camera")] >= 5 and s1.frames[("t", "camera")] >= 5)
-        await record_with_consent(t, s1)
-        await t.wait_for(lambda: t.frames[("s1", "camera")] > 40)
-        await t.send({"type": "record", "action": "stop"})
-        await wait_state(t, "stopped")
+        await record_a_segment(t, s1)
     finally:
         await t.close()
         await s1.close()

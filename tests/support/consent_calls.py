@@ -176,6 +176,24 @@ async def record_with_consent(
     return prompt
 
 
+async def record_a_segment(therapist: CallClient, client: CallClient) -> None:
+    """A consented segment with some 40 frames of the client's camera in it, then stopped."""
+    await record_with_consent(therapist, client)
+    await therapist.wait_for(lambda: therapist.frames[("s1", "camera")] > 40)
+    await therapist.send({"type": "record", "action": "stop"})
+    await wait_state(therapist, "stopped")
+
+
+async def record_once(inprocess_call: Any, tmp_path: Path) -> Recorded:
+    """A real call (a therapist and one client) that records one segment, then ends."""
+    rec = await start_call(inprocess_call, tmp_path, clients=1)
+    try:
+        await record_a_segment(rec.peers["t"], rec.peers["s1"])
+    finally:
+        await rec.close()
+    return rec
+
+
 async def withdraw_then_agree_again(therapist: CallClient, client: CallClient) -> None:
     """The client withdraws (recording pauses); the therapist asks again, the client agrees, and
     the recorder writes again."""
