@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.looplag import samples_after
 from vsession import looplag
 from vsession.app import create_app
 from vsession.config import load_settings
@@ -18,16 +19,6 @@ from vsession.logs import JsonFormatter
 from vsession.looplag import LOOP_LAG, LoopLagMonitor, summarise
 
 BLOCK_SECONDS = 0.05
-
-
-async def samples_after(monitor: LoopLagMonitor, count: int) -> None:
-    """Wait until the monitor has taken `count` more samples."""
-    target = monitor.samples_taken + count
-    for _ in range(1000):  # patience only: about 10 s
-        if monitor.samples_taken >= target:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"the monitor took {monitor.samples_taken} samples, expected {target}")
 
 
 def test_percentiles_are_nearest_rank() -> None:

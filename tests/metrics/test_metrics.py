@@ -25,6 +25,7 @@ from tests.support.call_server import Call, start_call_server
 from tests.support.consent_calls import record_with_consent
 from tests.support.inprocess import free_port
 from tests.support.live_server import LiveServer, start_server
+from tests.support.looplag import samples_after
 from tests.support.media import ColourTrack
 from tests.support.paths import REPO
 from tests.support.practice_key import make_key
@@ -262,15 +263,6 @@ def test_the_metrics_address_cannot_be_the_public_one(tmp_path: Path) -> None:
     config.write_text(f'metrics_bind = "127.0.0.1:{port}"\n')
     with pytest.raises(RuntimeError, match=r"exited with 2"):
         start_server(tmp_path / "data", "--port", str(port), "--config", str(config))
-
-
-async def samples_after(monitor: LoopLagMonitor, count: int) -> None:
-    target = monitor.samples_taken + count
-    for _ in range(1000):  # patience only: about 10 s
-        if monitor.samples_taken >= target:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"the monitor took {monitor.samples_taken} samples, expected {target}")
 
 
 async def test_a_blocked_loop_shows_in_the_lag_histogram() -> None:
