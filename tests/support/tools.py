@@ -43,6 +43,8 @@ DEBIAN: dict[str, str] = {
     "podman": "podman",  # imports the debootstrapped root as debian:bookworm-slim
     "tar": "tar",  # packs that root for `podman import`
     "nice": "coreutils",  # the image build runs at a lower priority than the calls beside it
+    "janus": "janus",  # tests/test_scripts.py: bench_relay's same step on Janus (issue 14's baseline)
+    "gcc": "gcc",  # compiles scripts/janus/'s LD_PRELOAD shim, so Janus gathers on loopback
 }
 
 
