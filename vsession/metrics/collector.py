@@ -71,12 +71,12 @@ def recordings(service: Recordings) -> Iterator[Metric]:
 def forwarding(forwarded: Forwarded) -> Iterator[Metric]:
     yield CounterMetricFamily(
         "vsession_forwarded_packets",
-        "Encoded media packets (one per audio or video frame) handed to subscribers' senders",
+        "Media handed to subscribers: encoded frames (relay passthrough) or RTP packets (relay rtp)",
         forwarded.packets,
     )
     yield CounterMetricFamily(
         "vsession_forwarded_bytes",
-        "Encoded media bytes handed to subscribers' senders (before RTP and SRTP overhead)",
+        "Media payload bytes handed to subscribers (before RTP and SRTP overhead)",
         forwarded.bytes,
     )
 
