@@ -18,7 +18,9 @@ jitter buffer but hands over assembled encoded frames instead of decoding them. 
 per second, keyframes are told from the VP8 P bit, and a keyframe must carry VP8's start code and
 the expected 640x480 size, so a broken stream shows instead of being counted.
 
-No latency is measured under this load: nothing is decoded, so there is no stamp to read.
+Nothing is decoded, so there is no stamp in the picture to read: delay under this load comes from
+send and arrival logs instead, frames matched by their bytes (scripts/logged_replay.py,
+scripts/bench_delay.py).
 """
 
 from __future__ import annotations
