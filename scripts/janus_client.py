@@ -30,7 +30,6 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from encoded_receive import receive_encoded
 from relay_load import (
     Clip,
     LightReceiver,
@@ -47,6 +46,7 @@ from relay_load import (
 from replay_media import EncodedMedia, ReplayVideoTrack
 
 from vsession.sfu.ice import offer_loopback
+from vsession.sfu.passthrough import receive_encoded
 
 PLUGIN = "janus.plugin.videoroom"
 NO_SUCH_FEED = 428  # VideoRoom's error while the other participant has not published yet

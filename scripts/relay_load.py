@@ -59,12 +59,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench_delay import FrameLog, Identifier  # noqa: E402
-from encoded_receive import receive_encoded  # noqa: E402
 from logged_replay import LoggedAudioTrack, LoggedVideoTrack  # noqa: E402
 from replay_media import EncodedMedia, PacketTally, ReplayVideoTrack  # noqa: E402
 
 # A plain aiortc client of our signalling, with no pytest in it (nor in what it imports).
 from tests.support.call_client import CallClient  # noqa: E402
+from vsession.sfu.passthrough import receive_encoded  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 CLIP_SOURCE = f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS},noise=alls=8:allf=t"

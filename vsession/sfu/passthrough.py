@@ -170,6 +170,15 @@ class ForwardedTrack(MediaStreamTrack):
         super().stop()
 
 
+def receive_encoded(receiver: RTCRtpReceiver) -> bool:
+    """Swap the receiver's decoder queue so its track yields encoded frames (av.Packet); False if
+    the receiver had already started (too late to swap). The benchmarks' receivers use it too."""
+    if receiver._RTCRtpReceiver__started:  # type: ignore[attr-defined]
+        return False
+    receiver._RTCRtpReceiver__decoder_queue = _EncodedFrames(receiver)  # type: ignore[attr-defined]
+    return True
+
+
 class PassthroughRelay:
     """Forwarder that never decodes: about 0.06 cores per forwarded stream here, versus 0.28."""
 
@@ -177,7 +186,7 @@ class PassthroughRelay:
         self.forwarded = Forwarded()  # to subscribers only: the recorder's copies are not counted
 
     def prepare_receiver(self, receiver: RTCRtpReceiver) -> None:
-        receiver._RTCRtpReceiver__decoder_queue = _EncodedFrames(receiver)  # type: ignore[attr-defined]
+        receive_encoded(receiver)
 
     def add_source(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Source:
         keyframes = KeyframeRequester(receiver)
