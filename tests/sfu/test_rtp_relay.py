@@ -13,29 +13,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
-from aiortc import AudioStreamTrack, RTCPeerConnection
+from aiortc import RTCPeerConnection
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpSrPacket, RtpPacket, is_rtcp, unpack_remb_fci
 
 from tests.support.call_client import CallClient
 from tests.support.inprocess import InProcessCall
-from tests.support.media import ColourTrack, mean_colour
-from vsession.sfu.passthrough import Subscription
+from tests.support.media import mean_colour
+from tests.support.relay_calls import close_to, collect_packets, peer, remux_and_decode
 from vsession.sfu.rtp.egress import Egress
 from vsession.sfu.rtp.relay import RtpRelay
 
 RED, GREEN, BLUE = (220, 40, 40), (40, 200, 40), (40, 60, 220)
 SEQ_MOD, TS_MOD = 1 << 16, 1 << 32
-
-
-def close_to(seen: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
-    """Within VP8's colour error of the sender's known colour."""
-    return all(abs(a - b) < 40 for a, b in zip(seen, expected, strict=True))
-
-
-def peer(call: InProcessCall, who: Any, colour: tuple[int, int, int]) -> CallClient:
-    url, headers = call.ws(who)
-    return CallClient(url, headers, {"camera": ColourTrack(colour), "microphone": AudioStreamTrack()})
 
 
 async def connected(client: CallClient) -> RTCPeerConnection:
@@ -285,36 +274,11 @@ async def test_the_recorders_side_path_remuxes_to_webm(inprocess_call, tmp_path:
         ingress = sources["camera"].ingress
         assert ingress is not None and ingress.tap is None, "no depacketizing while nobody records"
         subscriptions = {name: relay.subscribe_packets(sources[name]) for name in ("camera", "microphone")}
-        packets: dict[str, list[av.Packet]] = {"camera": [], "microphone": []}
-
-        async def collect(name: str, subscription: Subscription) -> None:
-            while len(packets[name]) < (60 if name == "camera" else 100):
-                packet = await subscription.get()
-                assert packet is not None
-                packets[name].append(packet)
-
-        await asyncio.wait_for(asyncio.gather(*(collect(n, s) for n, s in subscriptions.items())), timeout=30)
-        for subscription in subscriptions.values():
-            subscription.close()
+        packets = await collect_packets(subscriptions)
         assert packets["camera"][0].is_keyframe, "the side path starts on a keyframe"
         await therapist.wait_for(lambda: ingress.tap is None)  # gone with its last subscription
 
-        path = tmp_path / "s1.webm"
-        with av.open(str(path), "w", format="webm") as out:
-            video = out.add_stream("libvpx", rate=30)
-            video.width, video.height = 320, 240
-            audio = out.add_stream("libopus", rate=48000)
-            audio.layout = "stereo"
-            first = {name: batch[0].pts for name, batch in packets.items()}
-            for name, stream in (("camera", video), ("microphone", audio)):
-                for packet in packets[name]:
-                    packet.pts = packet.dts = packet.pts - first[name]
-                    packet.stream = stream
-                    out.mux(packet)
-        with av.open(str(path)) as container:
-            frames = list(container.decode(video=0))
-        with av.open(str(path)) as container:
-            samples = list(container.decode(audio=0))
+        frames, samples = remux_and_decode(packets, tmp_path / "s1.webm")
         assert len(frames) == 60
         assert len(samples) == 100
         assert close_to(mean_colour(frames[-1]), GREEN)
